@@ -1,0 +1,2 @@
+/* cli.c: placeholder until its implementation lands. */
+#include <config.h>

@@ -1,0 +1,2 @@
+/* host.c: placeholder. */
+#include <config.h>

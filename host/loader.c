@@ -1,0 +1,2 @@
+/* loader.c: placeholder. */
+#include <config.h>

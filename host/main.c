@@ -1,0 +1,3 @@
+/* main.c: placeholder. */
+#include <config.h>
+int main(void){return 0;}

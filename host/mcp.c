@@ -1,0 +1,2 @@
+/* mcp.c: placeholder until its implementation lands. */
+#include <config.h>

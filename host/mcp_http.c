@@ -1,0 +1,2 @@
+/* mcp_http.c: placeholder until its implementation lands. */
+#include <config.h>

@@ -1,0 +1,2 @@
+/* mcp_stdio.c: placeholder until its implementation lands. */
+#include <config.h>

@@ -1,0 +1,1 @@
+/* berth/exec.h: placeholder until the exec helpers land. */

@@ -1,0 +1,2 @@
+/* docker.c: placeholder until its implementation lands. */
+#include <config.h>

@@ -1,0 +1,2 @@
+/* docker_cli.c: placeholder until its implementation lands. */
+#include <config.h>

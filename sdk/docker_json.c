@@ -1,0 +1,2 @@
+/* docker_json.c: placeholder until its implementation lands. */
+#include <config.h>

@@ -1,0 +1,2 @@
+/* exec.c: placeholder until its implementation lands. */
+#include <config.h>

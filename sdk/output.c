@@ -1,0 +1,2 @@
+/* output.c: placeholder until its implementation lands. */
+#include <config.h>

@@ -1,0 +1,2 @@
+/* policy.c: placeholder until its implementation lands. */
+#include <config.h>

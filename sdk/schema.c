@@ -1,0 +1,2 @@
+/* schema.c: placeholder until its implementation lands. */
+#include <config.h>

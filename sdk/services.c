@@ -1,0 +1,2 @@
+/* services.c: placeholder until its implementation lands. */
+#include <config.h>

@@ -1,0 +1,2 @@
+/* tarball.c: placeholder until its implementation lands. */
+#include <config.h>

@@ -1,0 +1,2 @@
+/* util.c: placeholder until its implementation lands. */
+#include <config.h>
