@@ -35,7 +35,7 @@ int berth_error_prefix(berth_error *err, const char *fmt, ...)
     va_end(ap);
     memcpy(old, err->message, sizeof old);
     /* Keep as much of both as fits, prefix first. */
-    size_t plen = strnlen(prefix, sizeof err->message - 3);
+    size_t plen = strnlen(prefix, sizeof prefix);
     memcpy(err->message, prefix, plen);
     memcpy(err->message + plen, ": ", 2);
     size_t room = sizeof err->message - plen - 3;
