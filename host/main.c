@@ -1,3 +1,9 @@
-/* main.c: placeholder. */
+/* main.c: the berth executable. Everything else is in cli.c and below. */
 #include <config.h>
-int main(void){return 0;}
+
+#include "cli.h"
+
+int main(int argc, char **argv)
+{
+    return berth_cli_main(argc, argv);
+}
