@@ -64,7 +64,6 @@
 #define IMAGE_REPO_PREFIX "berth-github/"
 #define LABEL_REPO "berth.github.repo"
 #define LABEL_COMMIT "berth.github.commit"
-#define LABEL_REF "berth.github.ref"
 
 /* ------------------------------------------------------------ progress */
 
@@ -897,11 +896,8 @@ static int build_image(gh_job *j, berth_error *err)
     if ((rc = resolve_paths(j, &ctx, &df, err)) != 0)
         goto out;
 
-    const berth_kv labels[] = {
-        {LABEL_REPO, j->url},
-        {LABEL_COMMIT, j->sha},
-        {LABEL_REF, j->ref_name ? j->ref_name : ""},
-    };
+    /* No ref label: the image is shared by every ref naming this commit. */
+    const berth_kv labels[] = {{LABEL_REPO, j->url}, {LABEL_COMMIT, j->sha}};
     berth_build_spec spec = {
         .context_dir = ctx,
         .dockerfile = df,
@@ -909,7 +905,7 @@ static int build_image(gh_job *j, berth_error *err)
         .build_args = j->build_args,
         .n_build_args = j->n_build_args,
         .labels = labels,
-        .n_labels = j->ref_name ? 3 : 2,
+        .n_labels = BERTH_COUNT(labels),
         .network_mode = j->policy && j->policy->build_network ? j->policy->build_network : "none",
         .timeout_s = j->build_timeout_s,
         .on_progress = on_build_progress,
@@ -1075,6 +1071,8 @@ static json_t *build_and_execute(berth_call *call, const json_t *args)
     goto out;
 fail:
     res = add_build_fields(&j, berth_exec_error_result(&err));
+    if (res && err.code == BERTH_E_CANCELLED)
+        json_object_set_new(res, "cancelled", json_true());
 out:
     berth_exec_free(&ex);
     job_free(&j);
