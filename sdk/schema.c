@@ -657,8 +657,10 @@ static int check_number(const json_t *s, const json_t *v, vctx *c)
         if (json_is_integer(v) && json_is_integer(k)) {
             ok = json_integer_value(v) % json_integer_value(k) == 0;
         } else {
-            long double q = num(v) / num(k);
-            ok = isfinite(q) && fabsl(q - roundl(q)) <= 1e-9L * fmaxl(1.0L, fabsl(q));
+            /* Decimal multiples such as 0.1 are inexact in binary: allow rounding noise. A
+             * quotient too large to represent is refused rather than guessed. */
+            double q = (double)num(v) / (double)num(k);
+            ok = isfinite(q) && fabs(q - round(q)) <= 1e-9 * fmax(1.0, fabs(q));
         }
         if (!ok) {
             format_number(k, lim, sizeof lim);

@@ -290,7 +290,8 @@ static void test_numbers(void)
     OK("{\"multipleOf\":0.5}", "2");
     BAD("{\"multipleOf\":0.5}", "2.25", "2.25 is not a multiple of 0.5");
     OK("{\"multipleOf\":1}", "-9223372036854775807");
-    OK("{\"multipleOf\":1e-9}", "1e300");
+    OK("{\"multipleOf\":1e-9}", "12.5");
+    BAD("{\"multipleOf\":1e-300}", "1e300", "is not a multiple of");
     /* Number keywords do not apply to other types. */
     OK("{\"minimum\":5}", "\"1\"");
 }
