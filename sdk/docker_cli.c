@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -52,9 +53,6 @@ extern char **environ;
 #define STDERR_KEEP (64 * 1024)
 /* The build log tail kept in berth_build_result. */
 #define LOG_TAIL_MAX (8 * 1024)
-/* How long a `docker start -a` client may take to flush and exit after the
- * container was killed on a deadline or cancellation. */
-#define ABORT_GRACE_S 2.0
 
 typedef struct cli_impl {
     char *host_env; /* "DOCKER_HOST=<d->host>", or NULL */
@@ -137,10 +135,12 @@ typedef struct cli_call {
     cli_chunk_fn on_chunk; /* output as it arrives; NULL: kept in out/err */
     void *ud;
     double deadline; /* berth_now() seconds; 0: none */
+    double limit_s;  /* the time that deadline allowed, for messages */
     berth_cancel_fn cancelled;
     void *cancel_ud;
     /* Called once at the deadline or on cancellation, before the client is
-     * killed; reading goes on for ABORT_GRACE_S after it returns. */
+     * killed; output is no longer read after that, as the socket backend
+     * stops reading its stream at that moment. */
     void (*on_abort)(void *ud);
     const char *env[4]; /* extra NAME=VALUE for the child, NULL-terminated */
 
@@ -407,7 +407,6 @@ static int cli_exec(berth_docker *d, cli_argv *av, cli_call *c, berth_error *err
     fcntl(err_fd, F_SETFL, fcntl(err_fd, F_GETFL) | O_NONBLOCK);
 
     bool aborted = false, killed = false;
-    double kill_at = 0;
     int status = 0;
     for (;;) {
         double now = berth_now();
@@ -419,14 +418,11 @@ static int cli_exec(berth_docker *d, cli_argv *av, cli_call *c, berth_error *err
                 c->timed_out = late;
                 c->cancelled_now = stop;
                 close_fd(&in_fd);
-                kill_at = now;
-                if (c->on_abort && c->cb_rc == 0) {
+                if (c->on_abort && c->cb_rc == 0)
                     c->on_abort(c->ud);
-                    kill_at = berth_now() + ABORT_GRACE_S;
-                }
             }
         }
-        if (aborted && !killed && berth_now() >= kill_at) {
+        if (aborted && !killed) {
             kill_group(pid);
             killed = true;
             /* A helper of the client may hold the pipes open: stop reading. */
@@ -462,10 +458,8 @@ static int cli_exec(berth_docker *d, cli_argv *av, cli_call *c, berth_error *err
             pfd[np++] = (struct pollfd){.fd = in_fd, .events = POLLOUT};
         }
         double until = now + 0.1;
-        if (!aborted && c->deadline > 0 && c->deadline < until)
+        if (c->deadline > 0 && c->deadline < until)
             until = c->deadline;
-        if (aborted && kill_at < until)
-            until = kill_at;
         int ms = (int)ceil((until - berth_now()) * 1000);
         int pr = poll(pfd, (nfds_t)np, ms < 0 ? 0 : ms);
         if (pr < 0) {
@@ -595,21 +589,23 @@ static int cli_error(const berth_docker *d, const cli_call *c, const char *what,
 {
     char msg[768], where[384];
     cli_message(&c->err, msg, sizeof msg);
-    if (c->timed_out) {
-        engine_where(d, &c->err, where, sizeof where);
-        char detail[256];
-        snprintf(detail, sizeof detail, "%s: no answer within %.0f s", what,
-                 d->request_timeout_s);
-        return berth_docker_unreachable(err, where, detail);
-    }
     if (engine_down(&c->err)) {
         engine_where(d, &c->err, where, sizeof where);
         return berth_docker_unreachable(err, where, msg);
     }
+    if (c->timed_out) {
+        engine_where(d, &c->err, where, sizeof where);
+        return berth_error_set(err, BERTH_E_TIMEOUT,
+                               "%s: the Docker engine at %s did not finish answering within %g s",
+                               what, where, c->limit_s);
+    }
     if (!*msg)
         snprintf(msg, sizeof msg, "docker exited with status %d and said nothing", c->status);
     int code = BERTH_E_ENGINE;
-    if (has(&c->err, "No such container") || has(&c->err, "No such image") ||
+    /* What the Engine answers with 400 (a bad value) starts so. */
+    if (strncasecmp(msg, "invalid", 7) == 0)
+        code = BERTH_E_INVALID;
+    else if (has(&c->err, "No such container") || has(&c->err, "No such image") ||
         has(&c->err, "No such object"))
         code = BERTH_E_NOT_FOUND;
     else if (has(&c->err, "Conflict") || has(&c->err, "is already in use") ||
@@ -623,7 +619,8 @@ static int cli_error(const berth_docker *d, const cli_call *c, const char *what,
 static int cli_control(berth_docker *d, cli_argv *av, cli_call *c, const char *what,
                        berth_error *err)
 {
-    c->deadline = berth_now() + d->request_timeout_s;
+    c->limit_s = d->request_timeout_s;
+    c->deadline = berth_now() + c->limit_s;
     int rc = cli_exec(d, av, c, err);
     if (rc != 0)
         return rc;
@@ -735,42 +732,70 @@ static int run_chunk(void *ud, berth_stream s, const char *data, size_t len)
     return berth_output_sink_write(&r->sink, s, data, len);
 }
 
-/* A container command whose failure the caller ignores or maps itself. */
-static int container_cmd(berth_docker *d, const char *sub, const char *opt, const char *id,
-                         cli_call *c, berth_error *err)
+static int no_container(const char *id, berth_error *err)
+{
+    return berth_error_set(err, BERTH_E_NOT_FOUND,
+                           "no container '%s' (list containers to see which exist)", id);
+}
+
+/* `docker container <sub> [opts] -- <id>` under the request timeout plus
+ * `extra_s`; `verb` names it in messages. */
+static int container_cmd(berth_docker *d, const char *sub, const char *verb,
+                         const char *const *opts, const char *id, double extra_s, cli_call *c,
+                         berth_error *err)
 {
     cli_argv av = {0};
     av_start(&av, d, "container", sub);
-    if (opt)
-        av_add(&av, opt);
+    for (size_t i = 0; opts && opts[i]; i++)
+        av_add(&av, opts[i]);
     av_add(&av, "--");
     av_add(&av, id);
     char what[256];
-    snprintf(what, sizeof what, "%s container '%s'", sub, id);
-    int rc = cli_control(d, &av, c, what, err);
+    snprintf(what, sizeof what, "%s container '%s'", verb, id);
+    c->limit_s = d->request_timeout_s + extra_s;
+    c->deadline = berth_now() + c->limit_s;
+    int rc = cli_exec(d, &av, c, err);
+    if (rc == 0 && (c->timed_out || c->status != 0))
+        rc = cli_error(d, c, what, err);
+    if (rc == -BERTH_E_NOT_FOUND)
+        rc = no_container(id, err);
     av_free(&av);
     return rc;
 }
+
+static const char *const rm_force_opts[] = {"--force", "--volumes", NULL};
+static const char *const rm_opts[] = {"--volumes", NULL};
 
 static void run_abort(void *ud)
 {
     run_ctx *r = ud;
     cli_call c = {0};
-    container_cmd(r->d, "kill", NULL, r->id, &c, NULL);
+    container_cmd(r->d, "kill", "kill", NULL, r->id, 0, &c, NULL);
     call_free(&c);
 }
 
-/* Remove a container of ours, also after errors; missing is fine. */
-static void remove_quietly(berth_docker *d, const char *id_or_name)
+/* Remove a container of ours (and its anonymous volumes), also after errors;
+ * a missing one is fine. Never cancelled; tried twice, as a busy engine may
+ * time out while killing. */
+static int remove_ours(berth_docker *d, const char *id_or_name, berth_error *err)
 {
+    berth_error e = {0};
+    int rc = 0;
     for (int attempt = 0; attempt < 2; attempt++) {
         cli_call c = {0};
-        berth_error e = {0};
-        int rc = container_cmd(d, "rm", "--force", id_or_name, &c, &e);
+        memset(&e, 0, sizeof e);
+        rc = container_cmd(d, "rm", "remove", rm_force_opts, id_or_name, 0, &c, &e);
+        /* "removal already in progress" is the engine's 409: it goes anyway. */
+        if (rc == -BERTH_E_NOT_FOUND || rc == -BERTH_E_CONFLICT)
+            rc = 0;
         call_free(&c);
-        if (rc == 0 || rc == -BERTH_E_NOT_FOUND)
-            return;
+        if (rc == 0)
+            return 0;
     }
+    return berth_error_set(err, e.code,
+                           "container %.12s was left behind: %s (remove it with "
+                           "`docker rm -f %s`)",
+                           id_or_name, e.message, id_or_name);
 }
 
 /* "1.5" for 1500000000 nano-CPUs, exactly. */
@@ -783,29 +808,108 @@ static void format_cpus(int64_t nano, char *buf, size_t size)
         buf[--n] = '\0';
 }
 
-static void add_labels(cli_argv *av, const berth_kv *kv, size_t n)
+/* The caller's labels, then berth's: docker keeps the last of a key, so
+ * callers cannot override berth's own. */
+static void add_labels(berth_docker *d, int64_t deadline, const berth_kv *kv, size_t n,
+                       cli_argv *av)
 {
     for (size_t i = 0; i < n; i++)
         av_addf(av, "--label=%s=%s", kv[i].key, kv[i].value);
-}
-
-static void create_argv(berth_docker *d, const berth_run_spec *s, const char *name,
-                        int64_t deadline, cli_argv *av)
-{
-    av_start(av, d, "container", "create");
-    av_add(av, "--pull=never");
-    av_addf(av, "--name=%s", name);
     berth_kv own[8];
     char buf[1024];
     size_t n_own = berth_docker_own_labels(d, deadline, own, 8, buf, sizeof buf);
-    add_labels(av, own, n_own);
-    add_labels(av, s->labels, s->n_labels);
+    for (size_t i = 0; i < n_own; i++)
+        av_addf(av, "--label=%s=%s", own[i].key, own[i].value);
+}
+
+/* A --mount field: quoted for docker's CSV reader, so a '"' in a path is a
+ * character, never syntax (docker.c refuses ',' and ':'). */
+static void mount_field(berth_buf *b, const char *key, const char *value)
+{
+    berth_buf_printf(b, ",\"%s=", key);
+    for (const char *p = value; *p; p++)
+        berth_buf_printf(b, *p == '"' ? "\"\"" : "%c", *p);
+    berth_buf_printf(b, "\"");
+}
+
+/*
+ * With a read-only root the engine only accepts files into volumes, so each
+ * directory that receives files gets an anonymous volume (seeded by the
+ * engine from the image's content there, removed with the container): the
+ * same as the socket backend. The list holds the distinct parent directories.
+ */
+typedef struct file_dirs {
+    char **v;
+    size_t n;
+} file_dirs;
+
+static void file_dirs_free(file_dirs *f)
+{
+    for (size_t i = 0; i < f->n; i++)
+        free(f->v[i]);
+    free(f->v);
+    memset(f, 0, sizeof *f);
+}
+
+static int file_dirs_make(const berth_run_spec *spec, file_dirs *out, berth_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (!spec->read_only_root || spec->n_files == 0)
+        return 0;
+    if (!(out->v = calloc(spec->n_files, sizeof *out->v)))
+        return berth_error_set(err, BERTH_E_NOMEM, "out of memory");
+    for (size_t i = 0; i < spec->n_files; i++) {
+        const char *p = spec->files[i].path;
+        const char *slash = strrchr(p, '/');
+        if (slash == p) {
+            file_dirs_free(out);
+            return berth_error_set(err, BERTH_E_INVALID,
+                                   "file '%s': with a read-only root filesystem files go into a "
+                                   "directory (e.g. /work/%s), not into /",
+                                   p, p + 1);
+        }
+        char *dir = strndup(p, (size_t)(slash - p));
+        if (!dir) {
+            file_dirs_free(out);
+            return berth_error_set(err, BERTH_E_NOMEM, "out of memory");
+        }
+        bool dup = false;
+        for (size_t k = 0; k < out->n && !dup; k++)
+            dup = strcmp(out->v[k], dir) == 0;
+        if (dup)
+            free(dir);
+        else
+            out->v[out->n++] = dir;
+    }
+    return 0;
+}
+
+static bool mount_target_is(const berth_run_spec *spec, const file_dirs *fd, const char *t)
+{
+    for (size_t i = 0; i < spec->n_mounts; i++)
+        if (strcmp(spec->mounts[i].target, t) == 0)
+            return true;
+    for (size_t i = 0; i < fd->n; i++)
+        if (strcmp(fd->v[i], t) == 0)
+            return true;
+    return false;
+}
+
+static void create_argv(berth_docker *d, const berth_run_spec *s, const file_dirs *fdirs,
+                        const char *name, cli_argv *av)
+{
+    av_start(av, d, "container", "create");
+    /* A missing image is an error, never a pull (as with the socket). */
+    av_add(av, "--pull=never");
+    av_addf(av, "--name=%s", name);
+    int64_t deadline = 0;
+    if (s->timeout_s > 0)
+        deadline = (int64_t)time(NULL) + (int64_t)ceil(s->timeout_s) + 30;
+    add_labels(d, deadline, s->labels, s->n_labels, av);
     if (s->memory_bytes > 0) {
         av_addf(av, "--memory=%" PRId64, s->memory_bytes);
         av_addf(av, "--memory-swap=%" PRId64,
                 s->memory_swap_bytes ? s->memory_swap_bytes : s->memory_bytes);
-    } else if (s->memory_swap_bytes) {
-        av_addf(av, "--memory-swap=%" PRId64, s->memory_swap_bytes);
     }
     if (s->nano_cpus > 0) {
         char cpus[48];
@@ -817,15 +921,38 @@ static void create_argv(berth_docker *d, const berth_run_spec *s, const char *na
     av_addf(av, "--network=%s", s->network_mode ? s->network_mode : "none");
     if (s->read_only_root) {
         av_add(av, "--read-only");
-        av_add(av, "--tmpfs=/tmp:rw,nosuid,size=64m");
+        /* The engine's tmpfs default is noexec; programs a job compiles into
+         * /tmp must run, so exec is given back (nosuid, nodev stay). */
+        if (!mount_target_is(s, fdirs, "/tmp"))
+            av_add(av, "--tmpfs=/tmp:rw,exec,nosuid,nodev,size=64m,mode=1777");
     }
     if (s->cap_drop_all)
         av_add(av, "--cap-drop=ALL");
     if (s->no_new_privileges)
         av_add(av, "--security-opt=no-new-privileges");
-    for (size_t i = 0; i < s->n_mounts; i++)
-        av_addf(av, "--volume=%s:%s%s", s->mounts[i].source, s->mounts[i].target,
-                s->mounts[i].read_only ? ":ro" : "");
+    for (size_t i = 0; i < s->n_mounts; i++) {
+        berth_buf m = {0};
+        berth_buf_printf(&m, "--mount=type=bind");
+        mount_field(&m, "source", s->mounts[i].source);
+        mount_field(&m, "target", s->mounts[i].target);
+        if (s->mounts[i].read_only)
+            berth_buf_printf(&m, ",readonly");
+        if (m.data)
+            av_add(av, m.data);
+        else
+            av->oom = true;
+        berth_buf_free(&m);
+    }
+    for (size_t i = 0; i < fdirs->n; i++) {
+        berth_buf m = {0};
+        berth_buf_printf(&m, "--mount=type=volume");
+        mount_field(&m, "target", fdirs->v[i]);
+        if (m.data)
+            av_add(av, m.data);
+        else
+            av->oom = true;
+        berth_buf_free(&m);
+    }
     if (s->gpus)
         av_addf(av, "--gpus=%s", s->gpus);
     for (size_t i = 0; i < s->n_env; i++)
@@ -855,28 +982,101 @@ static void create_argv(berth_docker *d, const berth_run_spec *s, const char *na
         av_add(av, s->cmd[i]);
 }
 
+/* Settle a step that ran before the start: 1 when the caller's deadline or
+ * cancellation ended it (the result says so), 0 when it succeeded. */
+static int pre_start_end(berth_docker *d, cli_call *c, double run_deadline, const char *what,
+                         berth_run_result *out, berth_error *err)
+{
+    if (c->cancelled_now) {
+        out->cancelled = true;
+        return 1;
+    }
+    if (c->timed_out && run_deadline > 0 && berth_now() >= run_deadline) {
+        out->timed_out = true;
+        return 1;
+    }
+    if (c->timed_out || c->status != 0)
+        return cli_error(d, c, what, err);
+    return 0;
+}
+
+/* `docker cp - ID:dir` of a tar of `files` (paths relative to dir when it is
+ * not "/"). */
+static int copy_files(berth_docker *d, const char *id, const char *dir, const berth_file *files,
+                      size_t n, const berth_run_spec *spec, berth_run_result *out,
+                      berth_error *err)
+{
+    cli_argv av = {0};
+    cli_call c = {0};
+    berth_buf tar = {0};
+    int rc = berth_tar_files(files, n, &tar, err);
+    if (rc != 0)
+        goto out;
+    av_start(&av, d, "container", "cp");
+    av_add(&av, "--");
+    av_add(&av, "-");
+    av_addf(&av, "%s:%s", id, dir);
+    c.in = tar.data;
+    c.in_len = tar.len;
+    c.limit_s = d->request_timeout_s;
+    c.deadline = berth_now() + c.limit_s;
+    c.cancelled = spec->cancelled;
+    c.cancel_ud = spec->ud;
+    if ((rc = cli_exec(d, &av, &c, err)) != 0)
+        goto out;
+    char what[300];
+    snprintf(what, sizeof what, "place files under %s in the container", dir);
+    rc = pre_start_end(d, &c, 0, what, out, err);
+out:
+    berth_buf_free(&tar);
+    av_free(&av);
+    call_free(&c);
+    return rc;
+}
+
+static int place_files(berth_docker *d, const char *id, const berth_run_spec *spec,
+                       const file_dirs *fdirs, berth_run_result *out, berth_error *err)
+{
+    if (fdirs->n == 0)
+        return copy_files(d, id, "/", spec->files, spec->n_files, spec, out, err);
+    /* One archive per volume, with paths relative to it. */
+    berth_file *sub = calloc(spec->n_files, sizeof *sub);
+    if (!sub)
+        return berth_error_set(err, BERTH_E_NOMEM, "out of memory");
+    int rc = 0;
+    for (size_t k = 0; k < fdirs->n && rc == 0; k++) {
+        size_t n = 0, dl = strlen(fdirs->v[k]);
+        for (size_t i = 0; i < spec->n_files; i++) {
+            const char *p = spec->files[i].path;
+            const char *slash = strrchr(p, '/');
+            if ((size_t)(slash - p) != dl || strncmp(p, fdirs->v[k], dl) != 0)
+                continue;
+            sub[n] = spec->files[i];
+            sub[n].path = slash;
+            n++;
+        }
+        rc = copy_files(d, id, fdirs->v[k], sub, n, spec, out, err);
+    }
+    free(sub);
+    return rc;
+}
+
 /* Exit code, OOM kill and a start error from `docker container inspect`. */
 static int inspect_exit(berth_docker *d, const char *id, berth_run_result *out,
                         char *start_error, size_t size, bool *running, berth_error *err)
 {
-    cli_argv av = {0};
     cli_call c = {0};
     json_t *j = NULL;
-    av_start(&av, d, "container", "inspect");
-    av_add(&av, "--");
-    av_add(&av, id);
-    char what[160];
-    snprintf(what, sizeof what, "inspect container '%s'", id);
-    int rc = cli_control(d, &av, &c, what, err);
+    int rc = container_cmd(d, "inspect", "inspect", NULL, id, 0, &c, err);
     if (rc != 0)
         goto out;
-    if (!(j = parse_json(&c, what, err))) {
+    if (!(j = parse_json(&c, "inspect the container", err))) {
         rc = -BERTH_E_PROTOCOL;
         goto out;
     }
     const json_t *state = json_object_get(json_array_get(j, 0), "State");
     if (!json_is_object(state)) {
-        rc = berth_error_set(err, BERTH_E_PROTOCOL, "%s: no State in docker's answer", what);
+        rc = berth_error_set(err, BERTH_E_PROTOCOL, "inspect container '%s': no State", id);
         goto out;
     }
     out->exit_code = (int)json_integer_value(json_object_get(state, "ExitCode"));
@@ -886,7 +1086,6 @@ static int inspect_exit(berth_docker *d, const char *id, berth_run_result *out,
     snprintf(start_error, size, "%s", e ? e : "");
 out:
     json_decref(j);
-    av_free(&av);
     call_free(&c);
     return rc;
 }
@@ -895,16 +1094,14 @@ static int cli_run(berth_docker *d, const berth_run_spec *spec, berth_run_result
                    berth_error *err)
 {
     double t0 = berth_now();
-    double deadline = spec->timeout_s > 0 ? t0 + spec->timeout_s : 0;
-    int64_t label_deadline =
-        spec->timeout_s > 0 ? (int64_t)time(NULL) + (int64_t)ceil(spec->timeout_s) : 0;
     cli_argv av = {0};
     cli_call c = {0};
-    berth_buf tar = {0};
+    file_dirs fdirs = {0};
     run_ctx r = {.d = d};
     berth_output_sink_init(&r.sink, spec);
     bool created = false;
     int rc = 0;
+    out->exit_code = -1;
 
     /* A name of our own, so a container whose create was cut short can
      * still be found and removed. */
@@ -914,30 +1111,23 @@ static int cli_run(berth_docker *d, const berth_run_spec *spec, berth_run_result
                              strerror(errno));
         goto out;
     }
-    create_argv(d, spec, name, label_deadline, &av);
-    c.deadline = berth_now() + d->request_timeout_s;
-    if (deadline > 0 && deadline < c.deadline)
-        c.deadline = deadline;
+    if ((rc = file_dirs_make(spec, &fdirs, err)) != 0)
+        goto out;
+    create_argv(d, spec, &fdirs, name, &av);
+    c.limit_s = d->request_timeout_s;
+    c.deadline = berth_now() + c.limit_s;
     c.cancelled = spec->cancelled;
     c.cancel_ud = spec->ud;
-    created = true; /* from here on, maybe: remove by name */
     if ((rc = cli_exec(d, &av, &c, err)) != 0)
         goto out;
-    if (c.timed_out && deadline > 0 && berth_now() >= deadline) {
-        out->timed_out = true;
+    /* A client that exited by itself made the container or failed to. */
+    created = c.timed_out || c.cancelled_now || c.status == 0;
+    if (!c.timed_out && c.status != 0 && has(&c.err, "No such image") && !engine_down(&c.err)) {
+        rc = berth_error_set(err, BERTH_E_NOT_FOUND, MISSING_IMAGE_FMT, spec->image);
         goto out;
     }
-    if (c.cancelled_now) {
-        out->cancelled = true;
-        goto out;
-    }
-    if (c.timed_out || c.status != 0) {
-        /* A client that exited by itself did not create the container. */
-        created = c.timed_out;
-        if (!c.timed_out && has(&c.err, "No such image") && !engine_down(&c.err))
-            rc = berth_error_set(err, BERTH_E_NOT_FOUND, MISSING_IMAGE_FMT, spec->image);
-        else
-            rc = cli_error(d, &c, "create container", err);
+    if ((rc = pre_start_end(d, &c, 0, "create container", out, err)) != 0) {
+        rc = rc > 0 ? 0 : rc;
         goto out;
     }
     trim(c.out.data);
@@ -958,37 +1148,9 @@ static int cli_run(berth_docker *d, const berth_run_spec *spec, berth_run_result
     call_free(&c);
     memset(&c, 0, sizeof c);
 
-    if (spec->n_files) {
-        if ((rc = berth_tar_files(spec->files, spec->n_files, &tar, err)) != 0)
-            goto out;
-        av_start(&av, d, "container", "cp");
-        av_add(&av, "--");
-        av_add(&av, "-");
-        av_addf(&av, "%s:/", r.id);
-        c.in = tar.data;
-        c.in_len = tar.len;
-        c.deadline = berth_now() + d->request_timeout_s;
-        if (deadline > 0 && deadline < c.deadline)
-            c.deadline = deadline;
-        c.cancelled = spec->cancelled;
-        c.cancel_ud = spec->ud;
-        if ((rc = cli_exec(d, &av, &c, err)) != 0)
-            goto out;
-        if (c.timed_out && deadline > 0 && berth_now() >= deadline) {
-            out->timed_out = true;
-            goto out;
-        }
-        if (c.cancelled_now) {
-            out->cancelled = true;
-            goto out;
-        }
-        if (c.timed_out || c.status != 0) {
-            rc = cli_error(d, &c, "place files in the container", err);
-            goto out;
-        }
-        av_free(&av);
-        call_free(&c);
-        memset(&c, 0, sizeof c);
+    if (spec->n_files && (rc = place_files(d, r.id, spec, &fdirs, out, err)) != 0) {
+        rc = rc > 0 ? 0 : rc;
+        goto out;
     }
 
     av_start(&av, d, "container", "start");
@@ -1001,7 +1163,8 @@ static int cli_run(berth_docker *d, const berth_run_spec *spec, berth_run_result
     c.in_len = spec->stdin_len;
     c.on_chunk = run_chunk;
     c.ud = &r;
-    c.deadline = deadline;
+    /* The timeout counts from the start, as with the socket backend. */
+    c.deadline = spec->timeout_s > 0 ? berth_now() + spec->timeout_s : 0;
     c.cancelled = spec->cancelled;
     c.cancel_ud = spec->ud;
     c.on_abort = run_abort;
@@ -1012,30 +1175,40 @@ static int cli_run(berth_docker *d, const berth_run_spec *spec, berth_run_result
         out->cancelled = c.cancelled_now;
         goto out;
     }
+    if (engine_down(&c.err)) {
+        rc = cli_error(d, &c, "start container", err);
+        goto out;
+    }
     char start_error[512];
     bool running = false;
     if ((rc = inspect_exit(d, r.id, out, start_error, sizeof start_error, &running, err)) != 0)
         goto out;
     if (*start_error) {
-        rc = berth_error_set(err, BERTH_E_ENGINE, "start container: %s", start_error);
-        out->exit_code = -1;
+        rc = berth_error_set(err, BERTH_E_ENGINE, "start container '%s': %s", r.id,
+                             start_error);
     } else if (running) {
         rc = berth_error_set(err, BERTH_E_ENGINE,
                              "the docker CLI ended (status %d) while container %s still runs",
                              c.status, r.id);
-        out->exit_code = -1;
     }
 out:
-    if (out->timed_out || out->cancelled)
+    if (rc != 0 || out->timed_out || out->cancelled)
         out->exit_code = -1;
-    if (created)
-        remove_quietly(d, out->container_id ? out->container_id : name);
+    if (created) {
+        berth_error ce = {0};
+        int crc = remove_ours(d, out->container_id ? out->container_id : name, &ce);
+        if (crc != 0 && rc == 0) {
+            rc = crc;
+            if (err)
+                *err = ce;
+        }
+    }
     berth_output_sink_finish(&r.sink, out);
     berth_output_sink_free(&r.sink);
-    if (!out->out || !out->err)
-        rc = rc ? rc : berth_error_set(err, BERTH_E_NOMEM, "out of memory");
+    if ((!out->out || !out->err) && rc == 0)
+        rc = berth_error_set(err, BERTH_E_NOMEM, "out of memory");
     out->execution_time = berth_now() - t0;
-    berth_buf_free(&tar);
+    file_dirs_free(&fdirs);
     av_free(&av);
     call_free(&c);
     return rc;
@@ -1210,11 +1383,7 @@ static int cli_build(berth_docker *d, const berth_build_spec *spec, berth_build_
         av_add(&av, "--no-cache");
     av_addf(&av, "--file=%s", spec->dockerfile ? spec->dockerfile : "Dockerfile");
     av_addf(&av, "--tag=%s", spec->tag);
-    berth_kv own[8];
-    char buf[1024];
-    size_t n_own = berth_docker_own_labels(d, 0, own, 8, buf, sizeof buf);
-    add_labels(&av, own, n_own);
-    add_labels(&av, spec->labels, spec->n_labels);
+    add_labels(d, 0, spec->labels, spec->n_labels, &av);
     for (size_t i = 0; i < spec->n_build_args; i++)
         av_addf(&av, "--build-arg=%s=%s", spec->build_args[i].key, spec->build_args[i].value);
     av_add(&av, "--");
@@ -1240,7 +1409,8 @@ static int cli_build(berth_docker *d, const berth_build_spec *spec, berth_build_
         goto out;
     }
     if (c.timed_out) {
-        rc = berth_error_set(err, BERTH_E_TIMEOUT, "build of '%s' did not finish within %g s",
+        rc = berth_error_set(err, BERTH_E_TIMEOUT,
+                             "build of '%s' did not finish within %g s (raise the build timeout)",
                              spec->tag, spec->timeout_s);
         goto out;
     }
@@ -1257,7 +1427,8 @@ static int cli_build(berth_docker *d, const berth_build_spec *spec, berth_build_
         }
         char last[768];
         cli_message(&b.log, last, sizeof last);
-        rc = berth_error_set(err, BERTH_E_BUILD, "build of '%s' failed: %s", spec->tag,
+        rc = berth_error_set(err, BERTH_E_BUILD,
+                             "build of '%s' failed: %s (the log tail shows the step)", spec->tag,
                              *last ? last : "docker build failed without a message");
         goto out;
     }
@@ -1277,6 +1448,7 @@ typedef struct pull_ctx {
     line_split out_lines;
     char *digest;
     char *status;
+    bool status_seen;
     int rc;
 } pull_ctx;
 
@@ -1292,27 +1464,35 @@ static void set_str(char **dst, const char *s, int *rc)
 }
 
 /*
- * Without a terminal, `docker pull` prints one line per status change, the
- * way the Engine's progress stream has them: "<id>: <status>" for a layer or
- * tag, "Digest: ..." and "Status: ..." at the end, then the reference.
+ * Without a terminal, `docker pull` prints the Engine's progress messages one
+ * a line, without the byte counts: "<id>: <status>" for a tag or a layer, or
+ * the status alone ("Digest: ...", "Status: ..."); then the client adds the
+ * full reference, which is not the Engine's and is left out. Events and the
+ * final status are what the socket backend makes of the same messages.
  */
 static void pull_line(void *ud, berth_stream s, char *line)
 {
     pull_ctx *p = ud;
+    (void)s;
     if (!*line)
         return;
     berth_progress_event ev = {.id = NULL, .status = line, .current = -1, .total = -1};
-    if (strncmp(line, "Digest: ", 8) == 0) {
-        set_str(&p->digest, line + 8, &p->rc);
-    } else if (strncmp(line, "Status: ", 8) == 0) {
-        ev.status = line + 8;
-        set_str(&p->status, line + 8, &p->rc);
+    char *sep = strstr(line, ": ");
+    bool prefixed = strncmp(line, "Digest: ", 8) == 0 || strncmp(line, "Status: ", 8) == 0;
+    if (sep && sep > line && !prefixed && !memchr(line, ' ', (size_t)(sep - line))) {
+        *sep = '\0';
+        ev.id = line;
+        ev.status = sep + 2;
     } else {
-        char *sep = strstr(line, ": ");
-        if (sep && sep > line && !memchr(line, ' ', (size_t)(sep - line))) {
-            *sep = '\0';
-            ev.id = line;
-            ev.status = sep + 2;
+        if (p->status_seen && !sep)
+            return;
+        if (strncmp(line, "Digest: ", 8) == 0)
+            set_str(&p->digest, line + 8, &p->rc);
+        if (strncmp(line, "Status: ", 8) == 0) {
+            p->status_seen = true;
+            set_str(&p->status, line + 8, &p->rc);
+        } else {
+            set_str(&p->status, line, &p->rc);
         }
     }
     if (p->spec->on_progress)
@@ -1459,7 +1639,8 @@ static int cli_pull(berth_docker *d, const berth_pull_spec *spec, berth_pull_res
     if (rc != 0)
         goto out;
     if (c.timed_out) {
-        rc = berth_error_set(err, BERTH_E_TIMEOUT, "pull of '%s' did not finish within %g s",
+        rc = berth_error_set(err, BERTH_E_TIMEOUT,
+                             "pull of '%s' did not finish within %g s (raise the pull timeout)",
                              spec->image, spec->timeout_s);
         goto out;
     }
@@ -1473,7 +1654,7 @@ static int cli_pull(berth_docker *d, const berth_pull_spec *spec, berth_pull_res
         if (engine_down(&c.err)) {
             rc = cli_error(d, &c, "pull", err);
         } else if (has(&c.err, "not found") || has(&c.err, "manifest unknown") ||
-                   has(&c.err, "does not exist")) {
+                   has(&c.err, "does not exist") || has(&c.err, "repository name not known")) {
             rc = berth_error_set(err, BERTH_E_NOT_FOUND, "pull of '%s': %s", spec->image, msg);
         } else if (has(&c.err, "connection refused") || has(&c.err, "no such host") ||
                    has(&c.err, "i/o timeout") || has(&c.err, "network is unreachable")) {
@@ -1686,17 +1867,13 @@ out:
 static int cli_inspect(berth_docker *d, const char *id, berth_container_state *out,
                        berth_error *err)
 {
-    cli_argv av = {0};
     cli_call c = {0};
     json_t *j = NULL;
-    av_start(&av, d, "container", "inspect");
-    av_add(&av, "--");
-    av_add(&av, id);
-    char what[200];
-    snprintf(what, sizeof what, "inspect container '%s'", id);
-    int rc = cli_control(d, &av, &c, what, err);
+    int rc = container_cmd(d, "inspect", "inspect", NULL, id, 0, &c, err);
     if (rc != 0)
         goto out;
+    char what[200];
+    snprintf(what, sizeof what, "inspect container '%s'", id);
     if (!(j = parse_json(&c, what, err))) {
         rc = -BERTH_E_PROTOCOL;
         goto out;
@@ -1704,7 +1881,6 @@ static int cli_inspect(berth_docker *d, const char *id, berth_container_state *o
     rc = berth_docker_json_inspect(json_array_get(j, 0), out, err);
 out:
     json_decref(j);
-    av_free(&av);
     call_free(&c);
     return rc;
 }
@@ -1729,20 +1905,12 @@ static int cli_image_exists(berth_docker *d, const char *image, bool *exists, ch
 
 static int cli_stop(berth_docker *d, const char *id, int timeout_s, berth_error *err)
 {
-    cli_argv av = {0};
     cli_call c = {0};
-    av_start(&av, d, "container", "stop");
-    av_addf(&av, "--time=%d", timeout_s);
-    av_add(&av, "--");
-    av_add(&av, id);
-    char what[200];
-    snprintf(what, sizeof what, "stop container '%s'", id);
-    /* The engine may wait timeout_s before it kills. */
-    c.deadline = berth_now() + d->request_timeout_s + timeout_s;
-    int rc = cli_exec(d, &av, &c, err);
-    if (rc == 0 && (c.timed_out || c.status != 0))
-        rc = cli_error(d, &c, what, err);
-    av_free(&av);
+    char t[32];
+    snprintf(t, sizeof t, "--time=%d", timeout_s);
+    const char *const opts[] = {t, NULL};
+    /* The engine waits up to timeout_s before it kills. */
+    int rc = container_cmd(d, "stop", "stop", opts, id, timeout_s + 5.0, &c, err);
     call_free(&c);
     return rc;
 }
@@ -1750,13 +1918,14 @@ static int cli_stop(berth_docker *d, const char *id, int timeout_s, berth_error 
 static int cli_kill(berth_docker *d, const char *id, berth_error *err)
 {
     cli_call c = {0};
-    int rc = container_cmd(d, "kill", NULL, id, &c, err);
-    /* Not running is not an error (the Engine says 409 "is not running"). */
-    if (rc != 0 && rc != -BERTH_E_UNREACHABLE && has(&c.err, "is not running")) {
+    berth_error e = {0};
+    int rc = container_cmd(d, "kill", "kill", NULL, id, 0, &c, &e);
+    /* Not running (the Engine's 409) is what a kill wants. */
+    if (rc != 0 && rc != -BERTH_E_NOT_FOUND && rc != -BERTH_E_UNREACHABLE &&
+        has(&c.err, "is not running"))
         rc = 0;
-        if (err)
-            memset(err, 0, sizeof *err);
-    }
+    if (rc != 0 && err)
+        *err = e;
     call_free(&c);
     return rc;
 }
@@ -1764,7 +1933,11 @@ static int cli_kill(berth_docker *d, const char *id, berth_error *err)
 static int cli_remove(berth_docker *d, const char *id, bool force, berth_error *err)
 {
     cli_call c = {0};
-    int rc = container_cmd(d, "rm", force ? "--force" : NULL, id, &c, err);
+    int rc = container_cmd(d, "rm", "remove", force ? rm_force_opts : rm_opts, id, 0, &c, err);
+    /* Newer clients ignore a missing container with --force and say so only
+     * by not printing its name. */
+    if (rc == 0 && !*trim(c.out.data))
+        rc = no_container(id, err);
     call_free(&c);
     return rc;
 }
@@ -1781,6 +1954,8 @@ static int cli_remove_image(berth_docker *d, const char *image, bool force, bert
     char what[320];
     snprintf(what, sizeof what, "remove image '%s'", image);
     int rc = cli_control(d, &av, &c, what, err);
+    if (rc == -BERTH_E_NOT_FOUND)
+        rc = berth_error_set(err, BERTH_E_NOT_FOUND, "no image '%s' to remove", image);
     av_free(&av);
     call_free(&c);
     return rc;
