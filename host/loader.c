@@ -336,10 +336,17 @@ static int scan_one(const char *filename, void *data)
     if (strcmp(filename, s->last) == 0)
         return 0; /* run.la and run.so are one plugin */
     snprintf(s->last, sizeof s->last, "%s", filename);
-    /* Only shared objects and libtool archives are plugin candidates; a README is not. */
-    if (!file_exists(filename, ".la") && !file_exists(filename, ".so"))
+    /* Only libtool archives and shared objects are plugin candidates; a README
+     * is not. Open the very file found, so a broken one is reported by what
+     * is wrong with it rather than as missing. */
+    const char *ext = file_exists(filename, ".la")   ? ".la"
+                      : file_exists(filename, ".so") ? ".so"
+                                                     : NULL;
+    if (!ext)
         return 0;
-    if (berth_host_load_file(s->h, filename) == 0)
+    char path[4200];
+    snprintf(path, sizeof path, "%s%s", filename, ext);
+    if (berth_host_load_file(s->h, path) == 0)
         s->loaded++;
     return 0;
 }
