@@ -7,6 +7,7 @@
  */
 #include <config.h>
 
+#include <dlfcn.h>
 #include <ltdl.h>
 
 #include <stdarg.h>
@@ -288,7 +289,19 @@ int berth_host_load_file(berth_host *h, const char *path)
     lt_dlhandle handle = lt_dlopenadvise(path, advise);
     lt_dladvise_destroy(&advise);
     if (!handle) {
-        reject(path, "cannot load it: %s", lt_dlerror());
+        /* ltdl tries each of its loaders and keeps only "file not found";
+         * for a shared object the system loader says what is really wrong. */
+        const char *why = lt_dlerror();
+        char detail[512] = "";
+        size_t n = strlen(path);
+        if (n > 3 && strcmp(path + n - 3, ".so") == 0) {
+            void *probe = dlopen(path, RTLD_LAZY | RTLD_LOCAL);
+            if (probe)
+                dlclose(probe);
+            else
+                snprintf(detail, sizeof detail, "%s", dlerror());
+        }
+        reject(path, "cannot load it: %s", *detail ? detail : why);
         return -BERTH_E_INVALID;
     }
     /* ltdl counts references: a module already loaded comes back as the same handle. */
