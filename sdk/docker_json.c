@@ -42,8 +42,9 @@ static int parse_labels(const json_t *obj, berth_kv **out, size_t *n_out, berth_
     if (!obj || json_is_null(obj))
         return 0;
     if (!json_is_object(obj))
-        return berth_error_set(err, BERTH_E_PROTOCOL, "the engine sent Labels that are not an "
-                                                      "object");
+        return berth_error_set(err, BERTH_E_PROTOCOL,
+                               "the engine sent Labels that are not an "
+                               "object");
     size_t n = json_object_size(obj);
     if (n == 0)
         return 0;
@@ -53,7 +54,8 @@ static int parse_labels(const json_t *obj, berth_kv **out, size_t *n_out, berth_
     size_t i = 0;
     const char *key;
     json_t *val;
-    json_object_foreach ((json_t *)obj, key, val) {
+    json_object_foreach((json_t *)obj, key, val)
+    {
         const char *v = json_string_value(val);
         kv[i].key = strdup(key);
         kv[i].value = strdup(v ? v : "");
@@ -89,12 +91,14 @@ int berth_docker_json_inspect(const json_t *j, berth_container_state *out, berth
     int rc = 0;
     memset(out, 0, sizeof *out);
     if (!json_is_object(j))
-        return berth_error_set(err, BERTH_E_PROTOCOL, "container inspect: the engine sent JSON "
-                                                      "that is not an object");
+        return berth_error_set(err, BERTH_E_PROTOCOL,
+                               "container inspect: the engine sent JSON "
+                               "that is not an object");
     const char *id = json_string_value(json_object_get(j, "Id"));
     if (!id) {
-        rc = berth_error_set(err, BERTH_E_PROTOCOL, "container inspect: no \"Id\" in the "
-                                                    "engine's answer");
+        rc = berth_error_set(err, BERTH_E_PROTOCOL,
+                             "container inspect: no \"Id\" in the "
+                             "engine's answer");
         goto out;
     }
     const json_t *config = json_object_get(j, "Config");
@@ -127,8 +131,9 @@ int berth_docker_json_list_item(const json_t *j, berth_container_info *out, bert
     int rc = 0;
     memset(out, 0, sizeof *out);
     if (!json_is_object(j))
-        return berth_error_set(err, BERTH_E_PROTOCOL, "container list: the engine sent an item "
-                                                      "that is not an object");
+        return berth_error_set(err, BERTH_E_PROTOCOL,
+                               "container list: the engine sent an item "
+                               "that is not an object");
     const char *id = json_string_value(json_object_get(j, "Id"));
     if (!id) {
         rc = berth_error_set(err, BERTH_E_PROTOCOL, "container list: an item has no \"Id\"");
@@ -142,8 +147,7 @@ int berth_docker_json_list_item(const json_t *j, berth_container_info *out, bert
     out->state = dup_str(j, "State", "");
     out->command = dup_str(j, "Command", "");
     out->created = (int64_t)json_integer_value(json_object_get(j, "Created"));
-    if (!out->id || !out->name || !out->image || !out->status || !out->state ||
-        !out->command) {
+    if (!out->id || !out->name || !out->image || !out->status || !out->state || !out->command) {
         rc = berth_error_set(err, BERTH_E_NOMEM, "out of memory reading the container list");
         goto out;
     }

@@ -38,22 +38,22 @@
 /* The newest API version spoken here; the engine's own is used when older. */
 #define API_MAX_MAJOR 1
 #define API_MAX_MINOR 45
-#define DEFAULT_HOST "unix:///var/run/docker.sock"
+#define DEFAULT_HOST  "unix:///var/run/docker.sock"
 /* Error bodies and control answers larger than this are cut (inspect of a
  * container list with thousands of entries still fits). */
 #define MAX_BODY (64u << 20)
 #define MAX_LINE (16u << 20)
 #define LOG_TAIL 8192
-#define TICK_MS 100
+#define TICK_MS  100
 
 typedef struct sock_impl {
     char *address;   /* as given, for messages */
     char *unix_path; /* unix:// */
     char *tcp_host;  /* tcp:// host without brackets */
     char *tcp_port;
-    char *base_url;  /* "http://localhost" or "http://host:port" */
+    char *base_url; /* "http://localhost" or "http://host:port" */
     pthread_mutex_t mu;
-    char api[16];    /* negotiated "1.41"; empty until the first ping */
+    char api[16]; /* negotiated "1.41"; empty until the first ping */
 } sock_impl;
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -126,7 +126,7 @@ static int parse_api(const char *s, int *major, int *minor)
 typedef struct http_call {
     /* in */
     const char *method;
-    const char *path;   /* with query; the version prefix is added unless unversioned */
+    const char *path; /* with query; the version prefix is added unless unversioned */
     bool unversioned;
     const void *body;
     size_t body_len;
@@ -345,8 +345,7 @@ static int http_do(berth_docker *d, http_call *c, const char *what, berth_error 
         goto out;
     }
     if (res == CURLE_COULDNT_CONNECT || res == CURLE_COULDNT_RESOLVE_HOST ||
-        res == CURLE_COULDNT_RESOLVE_PROXY ||
-        (res == CURLE_OPERATION_TIMEDOUT && c->status == 0)) {
+        res == CURLE_COULDNT_RESOLVE_PROXY || (res == CURLE_OPERATION_TIMEDOUT && c->status == 0)) {
         rc = berth_docker_unreachable(err, s->address, *errbuf ? errbuf : curl_easy_strerror(res));
         goto out;
     }
@@ -413,8 +412,8 @@ static int http_error(const http_call *c, const char *what, berth_error *err)
     size_t tl = strlen(text);
     while (tl > 0 && (text[tl - 1] == '\n' || text[tl - 1] == '\r'))
         text[--tl] = '\0';
-    int rc = berth_error_set(err, code, "%s: the Docker engine answered %ld: %s", what, c->status,
-                             text);
+    int rc =
+        berth_error_set(err, code, "%s: the Docker engine answered %ld: %s", what, c->status, text);
     json_decref(j);
     return rc;
 }
@@ -425,8 +424,9 @@ static int http_json(const http_call *c, const char *what, json_t **out, berth_e
     json_error_t je;
     *out = json_loadb(c->body_buf.data ? c->body_buf.data : "", c->body_buf.len, 0, &je);
     if (!*out)
-        return berth_error_set(err, BERTH_E_PROTOCOL, "%s: the engine sent JSON that does not "
-                                                      "parse: %s",
+        return berth_error_set(err, BERTH_E_PROTOCOL,
+                               "%s: the engine sent JSON that does not "
+                               "parse: %s",
                                what, je.text);
     return 0;
 }
@@ -475,8 +475,7 @@ static int ensure_api(berth_docker *d, berth_error *err)
 
 /* A versioned control call that expects 2xx; `ok_status` is one more status
  * that counts as success (0: none). The answer stays in c. */
-static int call(berth_docker *d, http_call *c, const char *what, long ok_status,
-                berth_error *err)
+static int call(berth_docker *d, http_call *c, const char *what, long ok_status, berth_error *err)
 {
     int rc = ensure_api(d, err);
     if (rc != 0)
@@ -524,8 +523,7 @@ static int sock_version(berth_docker *d, berth_docker_version_info *out, berth_e
                          ? json_string_value(json_object_get(j, "ApiVersion"))
                          : "unknown");
     out->backend_detail = berth_buf_steal(&det, NULL);
-    if (!out->api_version || !out->engine_version || !out->os || !out->arch ||
-        !out->backend_detail)
+    if (!out->api_version || !out->engine_version || !out->os || !out->arch || !out->backend_detail)
         rc = nomem(err);
 out:
     json_decref(j);
@@ -535,8 +533,8 @@ out:
 
 /* --------------------------------------------------------- containers */
 
-static int sock_list(berth_docker *d, const char *const *label_filters, size_t n_filters,
-                     bool all, berth_container_list *out, berth_error *err)
+static int sock_list(berth_docker *d, const char *const *label_filters, size_t n_filters, bool all,
+                     berth_container_list *out, berth_error *err)
 {
     berth_buf path = {0};
     json_t *filters = json_object(), *labels = json_array(), *j = NULL;
@@ -561,8 +559,9 @@ static int sock_list(berth_docker *d, const char *const *label_filters, size_t n
     if (rc != 0)
         goto out;
     if (!json_is_array(j)) {
-        rc = berth_error_set(err, BERTH_E_PROTOCOL, "list containers: the engine did not send "
-                                                    "an array");
+        rc = berth_error_set(err, BERTH_E_PROTOCOL,
+                             "list containers: the engine did not send "
+                             "an array");
         goto out;
     }
     size_t n = json_array_size(j);
@@ -671,9 +670,8 @@ out:
 
 /* POST/DELETE on /containers/{id}{suffix}. `ok` is one more status that is
  * success (e.g. 304 for stop of a stopped container). */
-static int container_action(berth_docker *d, const char *method, const char *id,
-                            const char *suffix, long ok, double extra_timeout, const char *verb,
-                            berth_error *err)
+static int container_action(berth_docker *d, const char *method, const char *id, const char *suffix,
+                            long ok, double extra_timeout, const char *verb, berth_error *err)
 {
     berth_buf path = {0};
     http_call c = {.method = method};
@@ -724,8 +722,7 @@ static int sock_kill(berth_docker *d, const char *id, berth_error *err)
 
 static int sock_remove(berth_docker *d, const char *id, bool force, berth_error *err)
 {
-    return container_action(d, "DELETE", id, force ? "?force=1&v=1" : "?v=1", 0, 0, "remove",
-                            err);
+    return container_action(d, "DELETE", id, force ? "?force=1&v=1" : "?v=1", 0, 0, "remove", err);
 }
 
 static int sock_remove_image(berth_docker *d, const char *image, bool force, berth_error *err)
@@ -891,9 +888,9 @@ static int create_body(berth_docker *d, const berth_run_spec *spec, const file_d
 
     if (spec->memory_bytes > 0) {
         json_object_set_new(host, "Memory", json_integer(spec->memory_bytes));
-        json_object_set_new(host, "MemorySwap",
-                            json_integer(spec->memory_swap_bytes ? spec->memory_swap_bytes
-                                                                 : spec->memory_bytes));
+        json_object_set_new(
+            host, "MemorySwap",
+            json_integer(spec->memory_swap_bytes ? spec->memory_swap_bytes : spec->memory_bytes));
     }
     if (spec->nano_cpus > 0)
         json_object_set_new(host, "NanoCpus", json_integer(spec->nano_cpus));
@@ -907,9 +904,9 @@ static int create_body(berth_docker *d, const berth_run_spec *spec, const file_d
          * compiles into /tmp must run, so exec is given back (nosuid, nodev
          * stay). */
         if (!mount_target_is(spec, fdirs, "/tmp"))
-            json_object_set_new(host, "Tmpfs",
-                                json_pack("{s:s}", "/tmp",
-                                          "rw,exec,nosuid,nodev,size=64m,mode=1777"));
+            json_object_set_new(
+                host, "Tmpfs",
+                json_pack("{s:s}", "/tmp", "rw,exec,nosuid,nodev,size=64m,mode=1777"));
     }
     if (spec->cap_drop_all)
         json_object_set_new(host, "CapDrop", json_pack("[s]", "ALL"));
@@ -917,10 +914,10 @@ static int create_body(berth_docker *d, const berth_run_spec *spec, const file_d
         json_object_set_new(host, "SecurityOpt", json_pack("[s]", "no-new-privileges"));
     json_t *mounts = json_array();
     for (size_t i = 0; mounts && i < spec->n_mounts; i++)
-        json_array_append_new(mounts, json_pack("{s:s,s:s,s:s,s:b}", "Type", "bind", "Source",
-                                                spec->mounts[i].source, "Target",
-                                                spec->mounts[i].target, "ReadOnly",
-                                                spec->mounts[i].read_only));
+        json_array_append_new(mounts,
+                              json_pack("{s:s,s:s,s:s,s:b}", "Type", "bind", "Source",
+                                        spec->mounts[i].source, "Target", spec->mounts[i].target,
+                                        "ReadOnly", spec->mounts[i].read_only));
     for (size_t i = 0; mounts && i < fdirs->n; i++)
         json_array_append_new(mounts,
                               json_pack("{s:s,s:s}", "Type", "volume", "Target", fdirs->v[i]));
@@ -930,9 +927,9 @@ static int create_body(berth_docker *d, const berth_run_spec *spec, const file_d
         json_decref(mounts);
     if (spec->gpus) {
         json_int_t count = strcmp(spec->gpus, "all") == 0 ? -1 : strtoll(spec->gpus, NULL, 10);
-        json_object_set_new(host, "DeviceRequests",
-                            json_pack("[{s:s,s:I,s:[[s]]}]", "Driver", "", "Count", count,
-                                      "Capabilities", "gpu"));
+        json_object_set_new(
+            host, "DeviceRequests",
+            json_pack("[{s:s,s:I,s:[[s]]}]", "Driver", "", "Count", count, "Capabilities", "gpu"));
     }
     json_object_set_new(host, "AutoRemove", json_false());
     json_object_set(cfg, "HostConfig", host);
@@ -1163,8 +1160,7 @@ static int attach(berth_docker *d, const char *id, bool with_stdin, int *fd_out,
             continue;
         if (r <= 0) {
             rc = berth_error_set(err, BERTH_E_ENGINE,
-                                 "attach to container %.12s: the engine closed the connection",
-                                 id);
+                                 "attach to container %.12s: the engine closed the connection", id);
             goto out;
         }
         if (berth_buf_append(&resp, tmp, (size_t)r) != 0) {
@@ -1186,8 +1182,7 @@ static int attach(berth_docker *d, const char *id, bool with_stdin, int *fd_out,
         if (nl)
             *nl = '\0';
         rc = berth_error_set(err, status == 404 ? BERTH_E_NOT_FOUND : BERTH_E_ENGINE,
-                             "attach to container %.12s: the engine answered '%s'", id,
-                             resp.data);
+                             "attach to container %.12s: the engine answered '%s'", id, resp.data);
         goto out;
     }
     size_t hl = (size_t)(end + 4 - resp.data);
@@ -1291,8 +1286,8 @@ out:
 }
 
 /* Wait for the exit (the output may close before the process ends). */
-static int wait_exit(berth_docker *d, const char *id, const berth_run_spec *spec,
-                     double deadline, enum pump_end *end, berth_error *err)
+static int wait_exit(berth_docker *d, const char *id, const berth_run_spec *spec, double deadline,
+                     enum pump_end *end, berth_error *err)
 {
     berth_buf path = {0};
     http_call c = {.method = "POST",
@@ -1338,8 +1333,9 @@ static int cleanup_container(berth_docker *d, const char *id, bool kill_first, b
             rc = 0;
     }
     if (rc != 0 && err)
-        berth_error_set(err, e.code, "container %.12s was left behind: %s (remove it with "
-                                     "`docker rm -f %s`)",
+        berth_error_set(err, e.code,
+                        "container %.12s was left behind: %s (remove it with "
+                        "`docker rm -f %s`)",
                         id, e.message, id);
     return rc;
 }
@@ -1375,8 +1371,9 @@ static int sock_run(berth_docker *d, const berth_run_spec *spec, berth_run_resul
     started = true;
     double deadline = spec->timeout_s > 0 ? berth_now() + spec->timeout_s : 0;
     if (rest.len && (rc = berth_demux_feed(&dm, rest.data, rest.len, &sink)) != 0) {
-        rc = berth_error_set(err, BERTH_E_PROTOCOL, "the engine's output stream is not "
-                                                    "multiplexed as expected");
+        rc = berth_error_set(err, BERTH_E_PROTOCOL,
+                             "the engine's output stream is not "
+                             "multiplexed as expected");
         goto out;
     }
     if ((rc = pump(fd, spec, deadline, &dm, &sink, &end, err)) != 0)
@@ -1451,8 +1448,8 @@ static char *tail_finish(berth_buf *t)
 /* The text of a stream's error line, or NULL. */
 static const char *line_error(const json_t *j)
 {
-    const char *m = json_string_value(json_object_get(json_object_get(j, "errorDetail"),
-                                                      "message"));
+    const char *m =
+        json_string_value(json_object_get(json_object_get(j, "errorDetail"), "message"));
     if (!m)
         m = json_string_value(json_object_get(j, "error"));
     return m;
@@ -1546,8 +1543,7 @@ static int sock_build(berth_docker *d, const berth_build_spec *spec, berth_build
         c.body_len = spec->context_tar_len;
     }
     for (size_t i = 0; i < spec->n_build_args; i++)
-        json_object_set_new(args, spec->build_args[i].key,
-                            json_string(spec->build_args[i].value));
+        json_object_set_new(args, spec->build_args[i].key, json_string(spec->build_args[i].value));
     if (berth_buf_printf(&path, "/build?rm=1&forcerm=1%s", spec->no_cache ? "&nocache=1" : "") !=
             0 ||
         append_query(&path, "t", spec->tag) != 0 ||
@@ -1555,8 +1551,7 @@ static int sock_build(berth_docker *d, const berth_build_spec *spec, berth_build
             0 ||
         append_query_json(&path, "buildargs", args) != 0 ||
         append_query_json(&path, "labels", labels) != 0 ||
-        append_query(&path, "networkmode", spec->network_mode ? spec->network_mode : "none") !=
-            0) {
+        append_query(&path, "networkmode", spec->network_mode ? spec->network_mode : "none") != 0) {
         rc = nomem(err);
         goto out;
     }
@@ -1784,8 +1779,10 @@ static int sock_pull(berth_docker *d, const berth_pull_spec *spec, berth_pull_re
         berth_buf_printf(&name, "%s", ref.repository) != 0 ||
         berth_buf_printf(&path, "/images/create") != 0 ||
         append_query(&path, "fromImage", name.data) != 0 ||
-        append_query(&path, "tag", ref.digest ? ref.digest : ref.tag ? ref.tag : "latest") !=
-            0) {
+        append_query(&path, "tag",
+                     ref.digest ? ref.digest
+                     : ref.tag  ? ref.tag
+                                : "latest") != 0) {
         rc = nomem(err);
         goto out;
     }
@@ -1822,8 +1819,9 @@ static int sock_pull(berth_docker *d, const berth_pull_spec *spec, berth_pull_re
     bool exists = false;
     rc = sock_image_exists(d, spec->image, &exists, &out->image_id, err);
     if (rc == 0 && !exists)
-        rc = berth_error_set(err, BERTH_E_ENGINE, "%s reported success but the image is not "
-                                                  "there",
+        rc = berth_error_set(err, BERTH_E_ENGINE,
+                             "%s reported success but the image is not "
+                             "there",
                              what);
     if (rc != 0)
         goto out;

@@ -15,8 +15,7 @@ void berth_output_sink_init(berth_output_sink *s, const berth_run_spec *spec)
     s->spec = spec;
 }
 
-int berth_output_sink_write(berth_output_sink *s, berth_stream stream, const char *data,
-                            size_t len)
+int berth_output_sink_write(berth_output_sink *s, berth_stream stream, const char *data, size_t len)
 {
     if (len == 0)
         return 0;

@@ -12,17 +12,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "testlib.h"
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
-#define MiB (1024 * 1024)
+#define MiB      (1024 * 1024)
 
 static berth_docker *D;
 static char run_id[17];
-static char run_label[64];  /* "berth.contract=<run_id>" */
+static char run_label[64]; /* "berth.contract=<run_id>" */
 static berth_kv labels[2];
 
 static int suite_init(void)
@@ -99,8 +104,8 @@ static void test_image_exists(void)
     CU_ASSERT(id && strncmp(id, "sha256:", 7) == 0);
     free(id);
     id = NULL;
-    CU_ASSERT_EQUAL(
-        berth_docker_image_exists(D, "berth-contract/none:missing", &exists, &id, &err), 0);
+    CU_ASSERT_EQUAL(berth_docker_image_exists(D, "berth-contract/none:missing", &exists, &id, &err),
+                    0);
     CU_ASSERT_FALSE(exists);
     CU_ASSERT_PTR_NULL(id);
 }
@@ -121,6 +126,176 @@ static void test_unreachable(void)
     memset(&err, 0, sizeof err);
     CU_ASSERT_EQUAL(berth_docker_list(d, NULL, 0, true, &l, &err), -BERTH_E_UNREACHABLE);
     berth_docker_close(d);
+}
+
+/* An engine on tcp://: a TCP port on loopback that splices each connection
+ * to the engine's unix socket, so the tcp:// code paths (control calls and
+ * the attach stream) run against the real engine. */
+typedef struct proxy {
+    int lfd;
+    int port;
+    pthread_t t;
+    bool stop;
+    pthread_mutex_t mu;
+    pthread_t conns[64];
+    int fds[64];
+    int n;
+} proxy;
+
+static const char *engine_socket(void)
+{
+    const char *h = getenv("DOCKER_HOST");
+    if (h && strncmp(h, "unix://", 7) == 0)
+        return h + 7;
+    return "/var/run/docker.sock";
+}
+
+static void *proxy_conn(void *ud)
+{
+    int c = *(int *)ud;
+    int u = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", engine_socket());
+    if (u < 0 || connect(u, (struct sockaddr *)&sa, sizeof sa) != 0)
+        goto out;
+    struct pollfd p[2] = {{.fd = c, .events = POLLIN}, {.fd = u, .events = POLLIN}};
+    bool open_in[2] = {true, true};
+    char buf[65536];
+    while (open_in[0] || open_in[1]) {
+        if (poll(p, 2, 1000) < 0)
+            break;
+        for (int i = 0; i < 2; i++) {
+            if (!open_in[i] || !(p[i].revents & (POLLIN | POLLHUP | POLLERR)))
+                continue;
+            ssize_t r = recv(p[i].fd, buf, sizeof buf, 0);
+            int to = p[1 - i].fd;
+            if (r <= 0) {
+                /* pass the half-close on: it is how stdin ends */
+                shutdown(to, SHUT_WR);
+                open_in[i] = false;
+                p[i].events = 0;
+                if (i == 1)
+                    goto out;
+                continue;
+            }
+            for (ssize_t off = 0; off < r;) {
+                ssize_t w = send(to, buf + off, (size_t)(r - off), MSG_NOSIGNAL);
+                if (w <= 0)
+                    goto out;
+                off += w;
+            }
+        }
+    }
+out:
+    if (u >= 0)
+        close(u);
+    shutdown(c, SHUT_RDWR);
+    return NULL;
+}
+
+static void *proxy_main(void *ud)
+{
+    proxy *px = ud;
+    for (;;) {
+        pthread_mutex_lock(&px->mu);
+        bool stop = px->stop;
+        pthread_mutex_unlock(&px->mu);
+        if (stop)
+            break;
+        struct pollfd p = {.fd = px->lfd, .events = POLLIN};
+        if (poll(&p, 1, 100) <= 0)
+            continue;
+        int c = accept4(px->lfd, NULL, NULL, SOCK_CLOEXEC);
+        if (c < 0)
+            continue;
+        pthread_mutex_lock(&px->mu);
+        if (px->n < (int)COUNT(px->conns)) {
+            px->fds[px->n] = c;
+            if (pthread_create(&px->conns[px->n], NULL, proxy_conn, &px->fds[px->n]) == 0)
+                px->n++;
+            else
+                close(c);
+        } else {
+            close(c);
+        }
+        pthread_mutex_unlock(&px->mu);
+    }
+    return NULL;
+}
+
+static int proxy_start(proxy *px)
+{
+    memset(px, 0, sizeof *px);
+    pthread_mutex_init(&px->mu, NULL);
+    px->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof sa;
+    if (px->lfd < 0 || bind(px->lfd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
+        listen(px->lfd, 16) != 0 || getsockname(px->lfd, (struct sockaddr *)&sa, &sl) != 0)
+        return -1;
+    px->port = ntohs(sa.sin_port);
+    return pthread_create(&px->t, NULL, proxy_main, px);
+}
+
+static void proxy_stop(proxy *px)
+{
+    pthread_mutex_lock(&px->mu);
+    px->stop = true;
+    pthread_mutex_unlock(&px->mu);
+    pthread_join(px->t, NULL);
+    for (int i = 0; i < px->n; i++) {
+        pthread_join(px->conns[i], NULL);
+        close(px->fds[i]);
+    }
+    close(px->lfd);
+    pthread_mutex_destroy(&px->mu);
+}
+
+static void test_tcp_engine(void)
+{
+    CU_ASSERT_PTR_NOT_NULL_FATAL(D);
+    proxy px;
+    CU_ASSERT_EQUAL_FATAL(proxy_start(&px), 0);
+    char host[64];
+    snprintf(host, sizeof host, "tcp://127.0.0.1:%d", px.port);
+    berth_docker_options o = {.kind = berth_test_backend(), .host = host};
+    berth_docker *d = NULL;
+    berth_error err = {0};
+    CU_ASSERT_EQUAL(berth_docker_open(&o, &d, &err), 0);
+    if (d) {
+        CU_ASSERT_EQUAL(berth_docker_ping(d, &err), 0);
+        berth_run_spec s = base_spec(SH("cat; echo to-err >&2; exit 4"));
+        s.stdin_data = "over tcp\n";
+        s.stdin_len = 9;
+        berth_run_result r = {0};
+        int rc = berth_docker_run(d, &s, &r, &err);
+        if (rc != 0)
+            fprintf(stderr, "run over tcp: %s\n", err.message);
+        CU_ASSERT_EQUAL(rc, 0);
+        CU_ASSERT_EQUAL(r.exit_code, 4);
+        CU_ASSERT_STRING_EQUAL(r.out ? r.out : "", "over tcp\n");
+        CU_ASSERT_STRING_EQUAL(r.err ? r.err : "", "to-err\n");
+        berth_run_result_free(&r);
+        berth_docker_close(d);
+    }
+    proxy_stop(&px);
+
+    /* A closed port does not answer. */
+    o.host = "tcp://127.0.0.1:1";
+    CU_ASSERT_EQUAL_FATAL(berth_docker_open(&o, &d, &err), 0);
+    memset(&err, 0, sizeof err);
+    CU_ASSERT_EQUAL(berth_docker_ping(d, &err), -BERTH_E_UNREACHABLE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "127.0.0.1:1"));
+    berth_docker_close(d);
+
+    /* The socket backend speaks unix:// and tcp:// only, and says so. */
+    if (berth_test_backend() == BERTH_BACKEND_SOCKET) {
+        o.host = "ssh://user@example.invalid";
+        memset(&err, 0, sizeof err);
+        CU_ASSERT_EQUAL(berth_docker_open(&o, &d, &err), -BERTH_E_UNSUPPORTED);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "cli"));
+    }
+    assert_no_leftovers();
 }
 
 /* ---------------------------------------------------------------- run */
@@ -155,7 +330,8 @@ static void test_exit_codes(void)
     static const struct {
         const char *script;
         int code;
-    } cases[] = {{"exit 0", 0}, {"exit 3", 3}, {"exit 255", 255}, {"sh -c 'kill -9 $$'; exit $?", 137}};
+    } cases[] = {
+        {"exit 0", 0}, {"exit 3", 3}, {"exit 255", 255}, {"sh -c 'kill -9 $$'; exit $?", 137}};
     for (size_t i = 0; i < COUNT(cases); i++) {
         berth_run_spec s = base_spec(SH(cases[i].script));
         berth_run_result r = {0};
@@ -595,8 +771,9 @@ static void test_list_stop_remove(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(D);
     char lab[96];
     snprintf(lab, sizeof lab, "berth.contract=%s", run_id);
-    const char *const argv[] = {"docker", "run", "-d", "--label", "berth.test=1", "--label", lab,
-                                "--network", "none", berth_test_image(), "sleep", "300", NULL};
+    const char *const argv[] = {"docker",  "run", "-d",        "--label", "berth.test=1",
+                                "--label", lab,   "--network", "none",    berth_test_image(),
+                                "sleep",   "300", NULL};
     char *id = NULL;
     CU_ASSERT_EQUAL_FATAL(docker_cli(argv, &id), 0);
     CU_ASSERT_PTR_NOT_NULL_FATAL(id);
@@ -765,7 +942,8 @@ static void on_progress(void *ud, const berth_progress_event *ev)
     pthread_mutex_unlock(&p->mu);
 }
 
-static char *write_context(const char *dockerfile)
+/* A build context whose Dockerfile starts FROM the test image. */
+static char *write_context(const char *after_from)
 {
     char *dir = berth_test_mkdtemp();
     if (!dir)
@@ -774,7 +952,7 @@ static char *write_context(const char *dockerfile)
     berth_buf_printf(&p, "%s/Dockerfile", dir);
     FILE *f = fopen(p.data, "w");
     if (f) {
-        fprintf(f, dockerfile, berth_test_image());
+        fprintf(f, "FROM %s\n%s", berth_test_image(), after_from);
         fclose(f);
     }
     berth_buf_free(&p);
@@ -784,7 +962,7 @@ static char *write_context(const char *dockerfile)
 static void test_build_with_args(void)
 {
     CU_ASSERT_PTR_NOT_NULL_FATAL(D);
-    char *dir = write_context("FROM %s\nARG GREETING=unset\nRUN echo \"$GREETING\" > /x\n");
+    char *dir = write_context("ARG GREETING=unset\nRUN echo \"$GREETING\" > /x\n");
     CU_ASSERT_PTR_NOT_NULL_FATAL(dir);
     char tag[128];
     snprintf(tag, sizeof tag, "berth-contract/build:%s", run_id);
@@ -839,7 +1017,7 @@ static void test_build_with_args(void)
 static void test_build_fails(void)
 {
     CU_ASSERT_PTR_NOT_NULL_FATAL(D);
-    char *dir = write_context("FROM %s\nRUN echo about to fail\nRUN false\n");
+    char *dir = write_context("RUN echo about to fail\nRUN false\n");
     CU_ASSERT_PTR_NOT_NULL_FATAL(dir);
     char tag[128];
     snprintf(tag, sizeof tag, "berth-contract/fail:%s", run_id);
@@ -954,6 +1132,7 @@ static int add_suites(void)
         {"ping and version", test_ping_version},
         {"image exists", test_image_exists},
         {"unreachable engine", test_unreachable},
+        {"engine over tcp://", test_tcp_engine},
         {NULL, NULL},
     };
     static const berth_test_case runs[] = {

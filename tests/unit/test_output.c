@@ -31,8 +31,13 @@ static void seen_free(seen *s)
 /* Append one frame {stream,0,0,0,len BE32} + payload. */
 static void frame(berth_buf *b, int stream, const char *payload, size_t len)
 {
-    unsigned char h[8] = {(unsigned char)stream, 0, 0, 0, (unsigned char)(len >> 24),
-                          (unsigned char)(len >> 16), (unsigned char)(len >> 8),
+    unsigned char h[8] = {(unsigned char)stream,
+                          0,
+                          0,
+                          0,
+                          (unsigned char)(len >> 24),
+                          (unsigned char)(len >> 16),
+                          (unsigned char)(len >> 8),
                           (unsigned char)len};
     berth_buf_append(b, h, 8);
     berth_buf_append(b, payload, len);
@@ -257,11 +262,11 @@ static void test_demux_not_at_boundary(void)
 static void test_demux_bad_headers(void)
 {
     static const char *const bad[] = {
-        "\x03\0\0\0\0\0\0\x01", /* stream 3 */
-        "\xff\0\0\0\0\0\0\x01", /* stream 255 */
+        "\x03\0\0\0\0\0\0\x01",   /* stream 3 */
+        "\xff\0\0\0\0\0\0\x01",   /* stream 255 */
         "\x01\x01\0\0\0\0\0\x01", /* padding */
         "\x01\0\0\x01\0\0\0\x01", /* padding */
-        "HTTP/1.1", /* not a multiplexed stream at all */
+        "HTTP/1.1",               /* not a multiplexed stream at all */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         berth_demux m;
