@@ -18,9 +18,9 @@
 #define MIB ((size_t)1 << 20)
 
 /* Bounds on what a policy file may set, so a typo cannot make a limit meaningless. */
-#define MAX_CPUS_LIMIT 1024.0
+#define MAX_CPUS_LIMIT       1024.0
 #define MAX_CONCURRENT_LIMIT 1024
-#define MAX_PIDS_LIMIT 4194304
+#define MAX_PIDS_LIMIT       4194304
 
 static void strv_free(char **v, size_t n)
 {
@@ -124,14 +124,21 @@ nomem:
 static const char *json_kind(const json_t *v)
 {
     switch (json_typeof(v)) {
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "an array";
-    case JSON_STRING: return "a string";
-    case JSON_INTEGER: return "an integer";
-    case JSON_REAL: return "a number";
+    case JSON_OBJECT:
+        return "an object";
+    case JSON_ARRAY:
+        return "an array";
+    case JSON_STRING:
+        return "a string";
+    case JSON_INTEGER:
+        return "an integer";
+    case JSON_REAL:
+        return "a number";
     case JSON_TRUE:
-    case JSON_FALSE: return "a boolean";
-    case JSON_NULL: return "null";
+    case JSON_FALSE:
+        return "a boolean";
+    case JSON_NULL:
+        return "null";
     }
     return "something else";
 }
@@ -172,14 +179,12 @@ static int get_byte_count(const char *key, const json_t *v, size_t *out, berth_e
     if (rc != 0)
         return rc;
     if ((uint64_t)n > SIZE_MAX / 2)
-        return berth_error_set(err, BERTH_E_INVALID, "policy %s: %" PRId64 " is too large", key,
-                               n);
+        return berth_error_set(err, BERTH_E_INVALID, "policy %s: %" PRId64 " is too large", key, n);
     *out = (size_t)n;
     return 0;
 }
 
-static int get_number(const char *key, const json_t *v, double max, double *out,
-                      berth_error *err)
+static int get_number(const char *key, const json_t *v, double max, double *out, berth_error *err)
 {
     if (!json_is_number(v))
         return berth_error_set(err, BERTH_E_INVALID, "policy %s: expected a number, got %s", key,
@@ -202,8 +207,8 @@ static int get_int(const char *key, const json_t *v, int64_t min, int64_t max, i
              fabs(json_real_value(v)) < 9e18)
         n = (int64_t)json_real_value(v);
     else
-        return berth_error_set(err, BERTH_E_INVALID, "policy %s: expected an integer, got %s",
-                               key, json_kind(v));
+        return berth_error_set(err, BERTH_E_INVALID, "policy %s: expected an integer, got %s", key,
+                               json_kind(v));
     if (n < min || n > max)
         return berth_error_set(err, BERTH_E_INVALID,
                                "policy %s: %" PRId64 " is out of range (%" PRId64 " to %" PRId64
@@ -265,8 +270,8 @@ static int get_strv(const char *key, const json_t *v, strv_kind kind, char ***ou
             goto out;
         }
         if (kind == SV_NETWORK && (strchr(s, ' ') || s[0] == '-')) {
-            rc = berth_error_set(err, BERTH_E_INVALID,
-                                 "policy %s[%zu]: '%s' is not a network name", key, i, s);
+            rc = berth_error_set(err, BERTH_E_INVALID, "policy %s[%zu]: '%s' is not a network name",
+                                 key, i, s);
             goto out;
         }
         list[i] = strdup(s);
@@ -284,11 +289,11 @@ out:
 }
 
 static const char *const policy_keys[] = {
-    "max_memory",        "default_memory",      "max_cpus",
-    "max_timeout",       "max_output_bytes",    "default_output_bytes",
-    "pids_limit",        "max_payload_bytes",   "allowed_networks",
-    "allowed_images",    "allowed_volume_roots", "build_network",
-    "see_all_containers", "allow_gpus",         "max_concurrent_runs",
+    "max_memory",         "default_memory",       "max_cpus",
+    "max_timeout",        "max_output_bytes",     "default_output_bytes",
+    "pids_limit",         "max_payload_bytes",    "allowed_networks",
+    "allowed_images",     "allowed_volume_roots", "build_network",
+    "see_all_containers", "allow_gpus",           "max_concurrent_runs",
 };
 
 static int apply_one(berth_policy *p, const char *key, const json_t *v, berth_error *err)
@@ -361,7 +366,8 @@ int berth_policy_apply_json(berth_policy *p, const json_t *config, berth_error *
                                config ? json_kind(config) : "nothing");
     const char *key;
     json_t *v;
-    json_object_foreach ((json_t *)config, key, v) {
+    json_object_foreach((json_t *)config, key, v)
+    {
         bool known = false;
         for (size_t i = 0; i < sizeof policy_keys / sizeof policy_keys[0]; i++)
             known = known || strcmp(key, policy_keys[i]) == 0;
@@ -383,7 +389,8 @@ int berth_policy_apply_json(berth_policy *p, const json_t *config, berth_error *
     }
     if (policy_copy(p, &next) != 0)
         return berth_error_set(err, BERTH_E_NOMEM, "out of memory applying the policy");
-    json_object_foreach ((json_t *)config, key, v) {
+    json_object_foreach((json_t *)config, key, v)
+    {
         if ((rc = apply_one(&next, key, v, err)) != 0)
             goto fail;
     }
@@ -429,8 +436,8 @@ int berth_policy_load_file(berth_policy *p, const char *path, berth_error *err)
             return berth_error_set(err, BERTH_E_IO, "cannot read the policy file %s: %s", path,
                                    je.text);
         return berth_error_set(err, BERTH_E_INVALID,
-                               "the policy file %s is not valid JSON: line %d column %d: %s",
-                               path, je.line, je.column, je.text);
+                               "the policy file %s is not valid JSON: line %d column %d: %s", path,
+                               je.line, je.column, je.text);
     }
     int rc = berth_policy_apply_json(p, config, err);
     if (rc != 0)
@@ -467,13 +474,11 @@ static bool image_matches(const char *pattern, const char *image, const berth_im
     const char *familiar =
         hub && strncmp(r->repository, "library/", 8) == 0 ? r->repository + 8 : r->repository;
     char bases[2][600], cand[1400];
-    snprintf(bases[0], sizeof bases[0], "%s%s%s", hub ? "" : r->registry, hub ? "" : "/",
-             familiar);
-    snprintf(bases[1], sizeof bases[1], "%s/%s", hub ? "docker.io" : r->registry,
-             r->repository);
+    snprintf(bases[0], sizeof bases[0], "%s%s%s", hub ? "" : r->registry, hub ? "" : "/", familiar);
+    snprintf(bases[1], sizeof bases[1], "%s/%s", hub ? "docker.io" : r->registry, r->repository);
     for (int i = 0; i < 2; i++) {
-        snprintf(cand, sizeof cand, "%s%s%s%s%s", bases[i], r->tag ? ":" : "",
-                 r->tag ? r->tag : "", r->digest ? "@" : "", r->digest ? r->digest : "");
+        snprintf(cand, sizeof cand, "%s%s%s%s%s", bases[i], r->tag ? ":" : "", r->tag ? r->tag : "",
+                 r->digest ? "@" : "", r->digest ? r->digest : "");
         if (fnmatch(pattern, cand, 0) == 0)
             return true;
         /* "x" and "x:latest" are the same image. */
@@ -654,8 +659,7 @@ json_t *berth_policy_to_json(const berth_policy *p)
                      "max_payload_bytes", (json_int_t)p->max_payload_bytes, "allowed_networks",
                      strv_json(p->allowed_networks, p->n_allowed_networks), "allowed_images",
                      strv_json(p->allowed_images, p->n_allowed_images), "allowed_volume_roots",
-                     strv_json(p->allowed_volume_roots, p->n_allowed_volume_roots),
-                     "build_network", p->build_network, "see_all_containers",
-                     p->see_all_containers, "allow_gpus", p->allow_gpus, "max_concurrent_runs",
-                     p->max_concurrent_runs);
+                     strv_json(p->allowed_volume_roots, p->n_allowed_volume_roots), "build_network",
+                     p->build_network, "see_all_containers", p->see_all_containers, "allow_gpus",
+                     p->allow_gpus, "max_concurrent_runs", p->max_concurrent_runs);
 }

@@ -22,14 +22,21 @@
 static const char *type_name(const json_t *v)
 {
     switch (json_typeof(v)) {
-    case JSON_OBJECT: return "object";
-    case JSON_ARRAY: return "array";
-    case JSON_STRING: return "string";
-    case JSON_INTEGER: return "integer";
-    case JSON_REAL: return "number";
+    case JSON_OBJECT:
+        return "object";
+    case JSON_ARRAY:
+        return "array";
+    case JSON_STRING:
+        return "string";
+    case JSON_INTEGER:
+        return "integer";
+    case JSON_REAL:
+        return "number";
     case JSON_TRUE:
-    case JSON_FALSE: return "boolean";
-    case JSON_NULL: return "null";
+    case JSON_FALSE:
+        return "boolean";
+    case JSON_NULL:
+        return "null";
     }
     return "unknown";
 }
@@ -101,7 +108,8 @@ static bool schema_equal(const json_t *a, const json_t *b, int depth)
             return false;
         const char *k;
         json_t *v;
-        json_object_foreach ((json_t *)a, k, v) {
+        json_object_foreach((json_t *)a, k, v)
+        {
             json_t *w = json_object_get(b, k);
             if (!w || !schema_equal(v, w, depth + 1))
                 return false;
@@ -238,7 +246,7 @@ static const struct keyword {
     {"format", KW_STRING},
 };
 
-static const char *const type_names[] = {"null",   "boolean", "object",  "array",
+static const char *const type_names[] = {"null",   "boolean", "object", "array",
                                          "number", "string",  "integer"};
 
 /* Appends a JSON pointer token (RFC 6901: ~ -> ~0, / -> ~1). */
@@ -316,8 +324,7 @@ static int check_keyword(const struct keyword *kw, const json_t *v, berth_buf *p
                 return rc;
             for (size_t k = 0; k < i; k++)
                 if (json_equal(t, json_array_get(v, k)))
-                    return check_fail(ptr, err, "type '%s' is listed twice",
-                                      json_string_value(t));
+                    return check_fail(ptr, err, "type '%s' is listed twice", json_string_value(t));
             ptr_pop(ptr, mark);
         }
         return 0;
@@ -384,8 +391,7 @@ static int check_keyword(const struct keyword *kw, const json_t *v, berth_buf *p
                 return check_fail(ptr, err, "expected a string, got %s", type_name(e));
             for (size_t k = 0; k < i; k++)
                 if (json_equal(e, json_array_get(v, k)))
-                    return check_fail(ptr, err, "'%s' is listed twice%s", json_string_value(e),
-                                      "");
+                    return check_fail(ptr, err, "'%s' is listed twice%s", json_string_value(e), "");
             ptr_pop(ptr, mark);
         }
         return 0;
@@ -394,21 +400,20 @@ static int check_keyword(const struct keyword *kw, const json_t *v, berth_buf *p
         if (json_is_boolean(v))
             return 0;
         if (!json_is_object(v))
-            return check_fail(ptr, err, "expected a schema (an object or a boolean), got %s",
-                              got);
+            return check_fail(ptr, err, "expected a schema (an object or a boolean), got %s", got);
         return check_schema(v, ptr, depth + 1, err);
     case KW_PROPERTIES: {
         if (!json_is_object(v))
             return check_fail(ptr, err, "expected an object of schemas, got %s", got);
         const char *k;
         json_t *sub;
-        json_object_foreach ((json_t *)v, k, sub) {
+        json_object_foreach((json_t *)v, k, sub)
+        {
             size_t mark = ptr->len;
             if (ptr_push(ptr, k) != 0)
                 return berth_error_set(err, BERTH_E_NOMEM, "out of memory checking a schema");
             if (!json_is_object(sub) && !json_is_boolean(sub))
-                return check_fail(ptr, err,
-                                  "expected a schema (an object or a boolean), got %s",
+                return check_fail(ptr, err, "expected a schema (an object or a boolean), got %s",
                                   type_name(sub));
             if (json_is_object(sub)) {
                 int rc = check_schema(sub, ptr, depth + 1, err);
@@ -429,8 +434,7 @@ static int check_keyword(const struct keyword *kw, const json_t *v, berth_buf *p
             if (ptr_push_index(ptr, i) != 0)
                 return berth_error_set(err, BERTH_E_NOMEM, "out of memory checking a schema");
             if (!json_is_object(sub) && !json_is_boolean(sub))
-                return check_fail(ptr, err,
-                                  "expected a schema (an object or a boolean), got %s",
+                return check_fail(ptr, err, "expected a schema (an object or a boolean), got %s",
                                   type_name(sub));
             if (json_is_object(sub)) {
                 int rc = check_schema(sub, ptr, depth + 1, err);
@@ -452,7 +456,8 @@ static int check_schema(const json_t *s, berth_buf *ptr, int depth, berth_error 
         return check_fail(ptr, err, "expected a schema object, got %s", type_name(s));
     const char *k;
     json_t *v;
-    json_object_foreach ((json_t *)s, k, v) {
+    json_object_foreach((json_t *)s, k, v)
+    {
         const struct keyword *kw = NULL;
         for (size_t i = 0; i < sizeof keywords / sizeof keywords[0]; i++)
             if (strcmp(k, keywords[i].name) == 0)
@@ -721,8 +726,7 @@ static int check_array(const json_t *s, const json_t *v, vctx *c, int depth)
         for (size_t i = 1; i < n; i++)
             for (size_t j = 0; j < i; j++)
                 if (schema_equal(json_array_get(v, i), json_array_get(v, j), depth))
-                    return vfail(c, "items %zu and %zu are equal, but items must be unique", j,
-                                 i);
+                    return vfail(c, "items %zu and %zu are equal, but items must be unique", j, i);
     }
     k = json_object_get(s, "items");
     if (k) {
@@ -744,11 +748,11 @@ static int check_object(const json_t *s, const json_t *v, vctx *c, int depth)
     json_t *k;
     size_t n = json_object_size(v);
     if ((k = json_object_get(s, "minProperties")) && json_is_number(k) && (long double)n < num(k))
-        return vfail(c, "has %zu propert%s, fewer than the minimum %.0Lf", n,
-                     n == 1 ? "y" : "ies", num(k));
+        return vfail(c, "has %zu propert%s, fewer than the minimum %.0Lf", n, n == 1 ? "y" : "ies",
+                     num(k));
     if ((k = json_object_get(s, "maxProperties")) && json_is_number(k) && (long double)n > num(k))
-        return vfail(c, "has %zu propert%s, more than the maximum %.0Lf", n,
-                     n == 1 ? "y" : "ies", num(k));
+        return vfail(c, "has %zu propert%s, more than the maximum %.0Lf", n, n == 1 ? "y" : "ies",
+                     num(k));
     json_t *req = json_object_get(s, "required");
     for (size_t i = 0; i < json_array_size(req); i++) {
         const char *name = json_string_value(json_array_get(req, i));
@@ -765,7 +769,8 @@ static int check_object(const json_t *s, const json_t *v, vctx *c, int depth)
     json_t *extra = json_object_get(s, "additionalProperties");
     const char *key;
     json_t *val;
-    json_object_foreach ((json_t *)v, key, val) {
+    json_object_foreach((json_t *)v, key, val)
+    {
         json_t *sub = json_is_object(props) ? json_object_get(props, key) : NULL;
         size_t mark = c->path.len;
         if (path_push_key(c, key) != 0)
@@ -788,8 +793,7 @@ static int check_object(const json_t *s, const json_t *v, vctx *c, int depth)
 }
 
 /* Validates against one alternative, keeping its message but not failing the caller. */
-static int try_alternative(const json_t *s, const json_t *v, vctx *c, int depth,
-                           berth_error *sub)
+static int try_alternative(const json_t *s, const json_t *v, vctx *c, int depth, berth_error *sub)
 {
     berth_error *saved = c->err;
     size_t mark = c->path.len;
@@ -841,8 +845,9 @@ static int check_combinators(const json_t *s, const json_t *v, vctx *c, int dept
         if (matched == 0)
             rc = vfail(c, "matches none of the allowed forms (%s)", why.data ? why.data : "");
         else if (w == 1 && matched > 1)
-            rc = vfail(c, "matches more than one of the allowed forms (%zu and %zu); it must "
-                          "match exactly one",
+            rc = vfail(c,
+                       "matches more than one of the allowed forms (%zu and %zu); it must "
+                       "match exactly one",
                        first + 1, second + 1);
         berth_buf_free(&why);
         if (rc != 0)
@@ -899,8 +904,8 @@ int berth_schema_validate(const json_t *schema, const json_t *instance, berth_er
     vctx c = {.err = err};
     int rc;
     if (!schema || !instance) {
-        rc = berth_error_set(err, BERTH_E_INVALID, "no %s to validate",
-                             schema ? "value" : "schema");
+        rc =
+            berth_error_set(err, BERTH_E_INVALID, "no %s to validate", schema ? "value" : "schema");
         goto out;
     }
     rc = validate(schema, instance, &c, 0);

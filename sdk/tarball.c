@@ -50,8 +50,7 @@ static int tar_open(struct archive **out, berth_buf *into, berth_error *err)
 }
 
 /* Close and hand over the bytes: `out` gets them only when everything succeeded. */
-static int tar_finish(struct archive *a, int rc, berth_buf *tmp, berth_buf *out,
-                      berth_error *err)
+static int tar_finish(struct archive *a, int rc, berth_buf *tmp, berth_buf *out, berth_error *err)
 {
     if (a) {
         if (archive_write_close(a) != ARCHIVE_OK && rc == 0)
@@ -154,10 +153,10 @@ int berth_tar_files(const berth_file *files, size_t n, berth_buf *out, berth_err
         else
             names[i] = normalise(f->path, &why);
         if (!names[i]) {
-            rc = berth_error_set(err, strcmp(why, "out of memory") ? BERTH_E_INVALID
-                                                                   : BERTH_E_NOMEM,
-                                 "file path '%s' cannot be placed in the container: %s",
-                                 f->path ? f->path : "(null)", why);
+            rc =
+                berth_error_set(err, strcmp(why, "out of memory") ? BERTH_E_INVALID : BERTH_E_NOMEM,
+                                "file path '%s' cannot be placed in the container: %s",
+                                f->path ? f->path : "(null)", why);
             goto out;
         }
         for (size_t k = 0; k < i; k++) {
@@ -167,8 +166,7 @@ int berth_tar_files(const berth_file *files, size_t n, berth_buf *out, berth_err
             size_t s_len = a_len <= b_len ? a_len : b_len;
             if (a_len == b_len && strcmp(names[k], names[i]) == 0) {
                 rc = berth_error_set(err, BERTH_E_INVALID,
-                                     "file path '%s' is given twice; give each file once",
-                                     f->path);
+                                     "file path '%s' is given twice; give each file once", f->path);
                 goto out;
             }
             if (strncmp(shorter, longer, s_len) == 0 && longer[s_len] == '/') {
@@ -346,9 +344,9 @@ static int add_dir(tree *t, int dirfd, int depth)
             archive_entry_set_perm(t->e, st.st_mode & 07777);
             archive_entry_set_size(t->e, 0);
             if (archive_write_header(t->a, t->e) < ARCHIVE_WARN) {
-                rc = berth_error_set(t->err, BERTH_E_NOMEM,
-                                     "cannot add '%s' to the tar archive: %s", t->path.data,
-                                     archive_error_string(t->a));
+                rc =
+                    berth_error_set(t->err, BERTH_E_NOMEM, "cannot add '%s' to the tar archive: %s",
+                                    t->path.data, archive_error_string(t->a));
                 goto out;
             }
             int sub = openat(dirfd, names[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -371,9 +369,9 @@ static int add_dir(tree *t, int dirfd, int depth)
             archive_entry_set_symlink(t->e, target);
             archive_entry_set_size(t->e, 0);
             if (archive_write_header(t->a, t->e) < ARCHIVE_WARN) {
-                rc = berth_error_set(t->err, BERTH_E_NOMEM,
-                                     "cannot add '%s' to the tar archive: %s", t->path.data,
-                                     archive_error_string(t->a));
+                rc =
+                    berth_error_set(t->err, BERTH_E_NOMEM, "cannot add '%s' to the tar archive: %s",
+                                    t->path.data, archive_error_string(t->a));
                 goto out;
             }
         }

@@ -283,7 +283,7 @@ out:
 /* ------------------------------------------------------ image references */
 
 #define IMAGE_REF_MAX 255
-#define TAG_MAX 128
+#define TAG_MAX       128
 
 static bool is_lower_alnum(char c)
 {
@@ -682,11 +682,28 @@ int berth_parse_size(const char *s, int64_t *out, berth_error *err)
     if (s[i] == ' ')
         i++;
     switch (s[i]) {
-    case 'b': case 'B': mult = 1; i++; break;
-    case 'k': case 'K': mult = KIB; i++; break;
-    case 'm': case 'M': mult = MIB; i++; break;
-    case 'g': case 'G': mult = GIB; i++; break;
-    case '\0': break;
+    case 'b':
+    case 'B':
+        mult = 1;
+        i++;
+        break;
+    case 'k':
+    case 'K':
+        mult = KIB;
+        i++;
+        break;
+    case 'm':
+    case 'M':
+        mult = MIB;
+        i++;
+        break;
+    case 'g':
+    case 'G':
+        mult = GIB;
+        i++;
+        break;
+    case '\0':
+        break;
     default:
         why = "the unit must be b, k, m or g";
         goto bad;
@@ -738,8 +755,7 @@ int berth_cpus_to_nano(double cpus, int64_t *out, berth_error *err)
 {
     if (isnan(cpus) || cpus <= 0)
         return berth_error_set(err, BERTH_E_INVALID,
-                               "cpus %g is not valid: it must be a number above 0, e.g. 1.5",
-                               cpus);
+                               "cpus %g is not valid: it must be a number above 0, e.g. 1.5", cpus);
     if (cpus > 1024)
         return berth_error_set(err, BERTH_E_INVALID,
                                "cpus %g is not valid: it must be at most 1024", cpus);
@@ -911,8 +927,8 @@ int berth_base64_decode(const char *s, size_t len, unsigned char **out, size_t *
             if (v[k] < 0)
                 goto bad;
         }
-        uint32_t x = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 |
-                     (uint32_t)v[3];
+        uint32_t x =
+            (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
         /* "==" must fill the last two places, and the unused bits must be zero. */
         if (pad == 1 && (x & 0xff) != 0)
             goto bad;

@@ -12,8 +12,18 @@
 #include <berth/schema.h>
 
 static const char *const instances[] = {
-    "null", "true", "0", "-1", "1.5", "\"\"", "\"abc\"", "[]", "[1,\"a\",[null]]",
-    "{}", "{\"a\":1,\"b\":[true,{\"c\":\"d\"}]}", "{\"image\":\"busybox\",\"timeout\":5}",
+    "null",
+    "true",
+    "0",
+    "-1",
+    "1.5",
+    "\"\"",
+    "\"abc\"",
+    "[]",
+    "[1,\"a\",[null]]",
+    "{}",
+    "{\"a\":1,\"b\":[true,{\"c\":\"d\"}]}",
+    "{\"image\":\"busybox\",\"timeout\":5}",
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

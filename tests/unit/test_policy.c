@@ -210,8 +210,9 @@ static void test_load_file(void)
     berth_error err = {0};
     CU_ASSERT_EQUAL_FATAL(berth_policy_init_defaults(&p), 0);
 
-    char *good = write_file(dir, "good.json", "{\n  \"max_memory\": \"1g\",\n"
-                                              "  \"allowed_networks\": [\"none\", \"bridge\"]\n}\n");
+    char *good = write_file(dir, "good.json",
+                            "{\n  \"max_memory\": \"1g\",\n"
+                            "  \"allowed_networks\": [\"none\", \"bridge\"]\n}\n");
     CU_ASSERT_EQUAL(berth_policy_load_file(&p, good, &err), 0);
     CU_ASSERT_EQUAL(p.max_memory_bytes, GIB);
     CU_ASSERT_EQUAL(p.default_memory_bytes, GIB);
@@ -304,10 +305,18 @@ static void test_check_image(void)
     CU_ASSERT_EQUAL_FATAL(berth_policy_apply_json(&p, c, &err), 0);
     json_decref(c);
     static const char *const ok[] = {
-        "python:3.9",         "python:3.12-slim",         "berth-test/busybox:latest",
-        "berth-test/busybox", "127.0.0.1:5000/x:1",       "alpine:3.19",
-        "docker.io/alpine:3.1", "library/alpine:3.2",     "busybox",
-        "busybox:latest",     "docker.io/library/busybox", "docker.io/python:3",
+        "python:3.9",
+        "python:3.12-slim",
+        "berth-test/busybox:latest",
+        "berth-test/busybox",
+        "127.0.0.1:5000/x:1",
+        "alpine:3.19",
+        "docker.io/alpine:3.1",
+        "library/alpine:3.2",
+        "busybox",
+        "busybox:latest",
+        "docker.io/library/busybox",
+        "docker.io/python:3",
         "python" /* is python:latest */,
     };
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
@@ -317,8 +326,8 @@ static void test_check_image(void)
             fprintf(stderr, "image %s refused: %s\n", ok[i], err.message);
     }
     static const char *const refused[] = {
-        "pythonx",       "pythonx:1",  "alpine:latest", "busybox:1.36", "ubuntu",
-        "evil/python:3", "127.0.0.2:5000/x", "localhost:5000/x",
+        "pythonx", "pythonx:1",     "alpine:latest",    "busybox:1.36",
+        "ubuntu",  "evil/python:3", "127.0.0.2:5000/x", "localhost:5000/x",
     };
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
         int rc = berth_policy_check_image(&p, refused[i], &err);

@@ -37,8 +37,8 @@ static void expect(const char *schema_text, const char *instance_text, const cha
     if (!want_msg) {
         CU_ASSERT_EQUAL(rc, 0);
         if (rc != 0)
-            fprintf(stderr, "line %d: %s against %s: unexpected error: %s\n", line,
-                    instance_text, schema_text, err.message);
+            fprintf(stderr, "line %d: %s against %s: unexpected error: %s\n", line, instance_text,
+                    schema_text, err.message);
     } else {
         CU_ASSERT_EQUAL(rc, -BERTH_E_INVALID);
         CU_ASSERT_EQUAL(err.code, BERTH_E_INVALID);
@@ -51,7 +51,7 @@ static void expect(const char *schema_text, const char *instance_text, const cha
     json_decref(schema);
     json_decref(inst);
 }
-#define OK(s, i) expect(s, i, NULL, __LINE__)
+#define OK(s, i)     expect(s, i, NULL, __LINE__)
 #define BAD(s, i, m) expect(s, i, m, __LINE__)
 
 static void expect_check(const char *schema_text, const char *want_msg, int line)
@@ -68,13 +68,13 @@ static void expect_check(const char *schema_text, const char *want_msg, int line
         CU_ASSERT_EQUAL(rc, -BERTH_E_INVALID);
         if (rc == 0 || !strstr(err.message, want_msg)) {
             CU_FAIL("schema check message");
-            fprintf(stderr, "line %d: %s: want '%s', got rc %d '%s'\n", line, schema_text,
-                    want_msg, rc, err.message);
+            fprintf(stderr, "line %d: %s: want '%s', got rc %d '%s'\n", line, schema_text, want_msg,
+                    rc, err.message);
         }
     }
     json_decref(schema);
 }
-#define CHECK_OK(s) expect_check(s, NULL, __LINE__)
+#define CHECK_OK(s)     expect_check(s, NULL, __LINE__)
 #define CHECK_BAD(s, m) expect_check(s, m, __LINE__)
 
 /* ----------------------------------------------------------- the check */
@@ -130,7 +130,8 @@ static void test_check_rejects(void)
               "at /additionalProperties/tpye: unknown keyword");
     CHECK_BAD("{\"minItems\":-1}", "at /minItems: expected a non-negative integer");
     CHECK_BAD("{\"maxItems\":1.5}", "at /maxItems: expected a non-negative integer");
-    CHECK_BAD("{\"minLength\":\"1\"}", "at /minLength: expected a non-negative integer, got string");
+    CHECK_BAD("{\"minLength\":\"1\"}",
+              "at /minLength: expected a non-negative integer, got string");
     CHECK_BAD("{\"maxLength\":null}", "at /maxLength:");
     CHECK_BAD("{\"minProperties\":true}", "at /minProperties:");
     CHECK_BAD("{\"maxProperties\":-2}", "at /maxProperties:");
@@ -240,7 +241,8 @@ static void test_type(void)
 
 static void test_enum_const(void)
 {
-    const char *nm = "{\"properties\":{\"network_mode\":{\"enum\":[\"none\",\"bridge\",\"host\"]}}}";
+    const char *nm =
+        "{\"properties\":{\"network_mode\":{\"enum\":[\"none\",\"bridge\",\"host\"]}}}";
     OK(nm, "{\"network_mode\":\"bridge\"}");
     BAD(nm, "{\"network_mode\":\"x\"}", "network_mode: 'x' is not one of none, bridge, host");
     BAD(nm, "{\"network_mode\":1}", "network_mode: 1 is not one of none, bridge, host");
@@ -305,7 +307,8 @@ static void test_strings(void)
     /* Length counts characters, not bytes. */
     OK("{\"maxLength\":2}", "\"\\u00e9\\u00e9\"");
     OK("{\"maxLength\":1}", "\"\\ud83d\\ude00\"");
-    const char *p = "{\"properties\":{\"name\":{\"type\":\"string\",\"pattern\":\"^[a-z][a-z0-9-]*$\"}}}";
+    const char *p =
+        "{\"properties\":{\"name\":{\"type\":\"string\",\"pattern\":\"^[a-z][a-z0-9-]*$\"}}}";
     OK(p, "{\"name\":\"web-1\"}");
     BAD(p, "{\"name\":\"Web 1\"}", "name: 'Web 1' does not match the pattern ^[a-z][a-z0-9-]*$");
     /* '$' is the end of the string, not of a line; a NUL cannot hide a tail. */
@@ -344,10 +347,12 @@ static void test_arrays(void)
     OK(cmd, "{\"command\":[\"a\",\"b\",\"c\"]}");
     BAD(cmd, "{\"command\":[\"a\",\"b\",3]}", "command[2]: expected string, got integer");
     BAD(cmd, "{\"command\":[]}", "command: has 0 items, fewer than the minimum 1");
-    BAD(cmd, "{\"command\":[\"a\",\"b\",\"c\",\"d\"]}", "command: has 4 items, more than the maximum 3");
+    BAD(cmd, "{\"command\":[\"a\",\"b\",\"c\",\"d\"]}",
+        "command: has 4 items, more than the maximum 3");
     OK("{\"uniqueItems\":true}", "[1,2,\"1\",[1],{\"a\":1}]");
     BAD("{\"uniqueItems\":true}", "[1,2,1.0]", "items 0 and 2 are equal, but items must be unique");
-    BAD("{\"uniqueItems\":true}", "[{\"a\":1,\"b\":2},{\"b\":2,\"a\":1}]", "items 0 and 1 are equal");
+    BAD("{\"uniqueItems\":true}", "[{\"a\":1,\"b\":2},{\"b\":2,\"a\":1}]",
+        "items 0 and 1 are equal");
     OK("{\"uniqueItems\":false}", "[1,1]");
     OK("{\"items\":false}", "[]");
     BAD("{\"items\":false}", "[1]", "arguments[0]: no value is allowed here");

@@ -93,11 +93,19 @@ static void test_files(void)
         strncat(longpath, "directory-with-a-long-name/", sizeof longpath - strlen(longpath) - 1);
     strncat(longpath, "file.txt", sizeof longpath - strlen(longpath) - 1);
     const berth_file files[] = {
-        {.path = "/tmp/payload", .data = "print(2+2)\n", .len = 11, .mode = 0644, .uid = 1000,
+        {.path = "/tmp/payload",
+         .data = "print(2+2)\n",
+         .len = 11,
+         .mode = 0644,
+         .uid = 1000,
          .gid = 1001},
         {.path = "/app/run.sh", .data = "#!/bin/sh\necho hi\n", .len = 18, .mode = 0755},
         {.path = "/default-mode", .data = "", .len = 0, .mode = 0},
-        {.path = "//a/./b//c", .data = bin, .len = sizeof bin - 1, .mode = 0600, .uid = 7,
+        {.path = "//a/./b//c",
+         .data = bin,
+         .len = sizeof bin - 1,
+         .mode = 0600,
+         .uid = 7,
          .gid = 8},
         {.path = longpath, .data = "long", .len = 4, .mode = 0640},
         {.path = "/empty", .data = NULL, .len = 0},
@@ -170,15 +178,19 @@ static void test_files_errors(void)
         size_t n;
         const char *needle;
     } bad[] = {
-        {{{.path = "tmp/x", .data = "x", .len = 1}}, 1, "'tmp/x' cannot be placed in the container: "
-                                                      "it must be an absolute path"},
+        {{{.path = "tmp/x", .data = "x", .len = 1}},
+         1,
+         "'tmp/x' cannot be placed in the container: "
+         "it must be an absolute path"},
         {{{.path = NULL}}, 1, "must be an absolute path"},
         {{{.path = "", .data = "x", .len = 1}}, 1, "must be an absolute path"},
         {{{.path = "/tmp/../etc/passwd", .data = "x", .len = 1}}, 1, "must not contain '..'"},
         {{{.path = "/..", .data = "x", .len = 1}}, 1, "must not contain '..'"},
         {{{.path = "/a/..", .data = "x", .len = 1}}, 1, "must not contain '..'"},
-        {{{.path = "/", .data = "x", .len = 1}}, 1, "'/' cannot be placed in the container: it "
-                                                    "names no file"},
+        {{{.path = "/", .data = "x", .len = 1}},
+         1,
+         "'/' cannot be placed in the container: it "
+         "names no file"},
         {{{.path = "/./", .data = "x", .len = 1}}, 1, "names no file"},
         {{{.path = "/x", .data = NULL, .len = 3}}, 1, "has a length but no data"},
         {{{.path = "/x", .data = "x", .len = 1, .mode = 010644}}, 1, "not a permission mode"},
@@ -272,8 +284,8 @@ static void test_dir(void)
     CU_ASSERT_EQUAL_FATAL(read_tar(&out, &l), 0);
 
     static const char *const order[] = {
-        ".gitignore", "Dockerfile", "a.txt",       "b.sh",  "dangling",  "link-out",
-        "link-to-a",  "link-to-dir", "sub/",       "sub/deeper/", "sub/deeper/c", "sub/z",
+        ".gitignore", "Dockerfile",  "a.txt", "b.sh",        "dangling",     "link-out",
+        "link-to-a",  "link-to-dir", "sub/",  "sub/deeper/", "sub/deeper/c", "sub/z",
     };
     CU_ASSERT_EQUAL(l.n, sizeof order / sizeof order[0]);
     for (size_t i = 0; i < l.n && i < sizeof order / sizeof order[0]; i++) {

@@ -455,9 +455,15 @@ static void test_format_size(void)
         int64_t v;
         const char *s;
     } cases[] = {
-        {0, "0b"},         {1, "1b"},           {1000, "1000b"},      {1024, "1k"},
+        {0, "0b"},
+        {1, "1b"},
+        {1000, "1000b"},
+        {1024, "1k"},
         {1536, "1536b"} /* 1.5k has no exact integer form in k */,
-        {536870912, "512m"}, {2147483648, "2g"}, {1610612736, "1536m"}, {1025, "1025b"},
+        {536870912, "512m"},
+        {2147483648, "2g"},
+        {1610612736, "1536m"},
+        {1025, "1025b"},
         {8589934592, "8g"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -510,22 +516,22 @@ static void test_utf8_valid(void)
         {"", 0, true},
         {"hello", 5, true},
         {"h\xc3\xa9", 3, true},
-        {"\xe2\x82\xac", 3, true},             /* euro sign */
-        {"\xf0\x9f\x98\x80", 4, true},         /* emoji */
-        {"\xf4\x8f\xbf\xbf", 4, true},         /* U+10FFFF */
-        {"\xef\xbf\xbd", 3, true},             /* U+FFFD */
-        {"a\0b", 3, true},                     /* NUL is valid UTF-8 */
-        {"\xc0\xaf", 2, false},                /* overlong '/' */
-        {"\xc1\xbf", 2, false},                /* overlong */
-        {"\xe0\x80\xaf", 3, false},            /* overlong */
-        {"\xf0\x80\x80\xaf", 4, false},        /* overlong */
-        {"\xed\xa0\x80", 3, false},            /* surrogate D800 */
-        {"\xed\xbf\xbf", 3, false},            /* surrogate DFFF */
-        {"\xf4\x90\x80\x80", 4, false},        /* > U+10FFFF */
+        {"\xe2\x82\xac", 3, true},      /* euro sign */
+        {"\xf0\x9f\x98\x80", 4, true},  /* emoji */
+        {"\xf4\x8f\xbf\xbf", 4, true},  /* U+10FFFF */
+        {"\xef\xbf\xbd", 3, true},      /* U+FFFD */
+        {"a\0b", 3, true},              /* NUL is valid UTF-8 */
+        {"\xc0\xaf", 2, false},         /* overlong '/' */
+        {"\xc1\xbf", 2, false},         /* overlong */
+        {"\xe0\x80\xaf", 3, false},     /* overlong */
+        {"\xf0\x80\x80\xaf", 4, false}, /* overlong */
+        {"\xed\xa0\x80", 3, false},     /* surrogate D800 */
+        {"\xed\xbf\xbf", 3, false},     /* surrogate DFFF */
+        {"\xf4\x90\x80\x80", 4, false}, /* > U+10FFFF */
         {"\xf5\x80\x80\x80", 4, false},
         {"\xff", 1, false},
         {"\x80", 1, false},
-        {"\xc3", 1, false},                    /* truncated */
+        {"\xc3", 1, false}, /* truncated */
         {"\xe2\x82", 2, false},
         {"\xc3\x28", 2, false},
     };
@@ -548,11 +554,15 @@ static void test_utf8_sanitize(void)
     CU_ASSERT_EQUAL(rep, 0);
     free(s);
     s = berth_utf8_sanitize("a\0b", 3, &rep);
-    CU_ASSERT_STRING_EQUAL(s, "a\xef\xbf\xbd" "b");
+    CU_ASSERT_STRING_EQUAL(s, "a\xef\xbf\xbd"
+                              "b");
     CU_ASSERT_EQUAL(rep, 1);
     free(s);
-    s = berth_utf8_sanitize("a\xff" "b\xc0\xaf", 5, &rep);
-    CU_ASSERT_STRING_EQUAL(s, "a\xef\xbf\xbd" "b\xef\xbf\xbd\xef\xbf\xbd");
+    s = berth_utf8_sanitize("a\xff"
+                            "b\xc0\xaf",
+                            5, &rep);
+    CU_ASSERT_STRING_EQUAL(s, "a\xef\xbf\xbd"
+                              "b\xef\xbf\xbd\xef\xbf\xbd");
     CU_ASSERT_EQUAL(rep, 3);
     free(s);
     s = berth_utf8_sanitize("\xed\xa0\x80", 3, &rep);
@@ -585,8 +595,13 @@ static void test_base64(void)
         const char *enc;
     } vec[] = {
         /* RFC 4648 section 10 */
-        {"", ""},         {"f", "Zg=="},         {"fo", "Zm8="},         {"foo", "Zm9v"},
-        {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="}, {"foobar", "Zm9vYmFy"},
+        {"", ""},
+        {"f", "Zg=="},
+        {"fo", "Zm8="},
+        {"foo", "Zm9v"},
+        {"foob", "Zm9vYg=="},
+        {"fooba", "Zm9vYmE="},
+        {"foobar", "Zm9vYmFy"},
     };
     for (size_t i = 0; i < sizeof vec / sizeof vec[0]; i++) {
         char *e = berth_base64_encode(vec[i].plain, strlen(vec[i].plain));
@@ -618,9 +633,9 @@ static void test_base64(void)
         free(e);
     }
     static const char *const bad[] = {
-        "Zg=",  "Zg", "Z===", "Zm9v YmFy", "Zm9v\nYmFy", "Zm9vYmF", "Zg==Zg==", "=Zg=",
-        "Zh==", /* non-zero unused bits */
-        "Zm9=", "Zm-v", "Zm_v", "Zg=a",
+        "Zg=",     "Zg",       "Z===", "Zm9v YmFy", "Zm9v\nYmFy",
+        "Zm9vYmF", "Zg==Zg==", "=Zg=", "Zh==", /* non-zero unused bits */
+        "Zm9=",    "Zm-v",     "Zm_v", "Zg=a",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         unsigned char *d = (unsigned char *)"x";
