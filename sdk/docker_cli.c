@@ -479,18 +479,16 @@ static int cli_exec(berth_docker *d, cli_argv *av, cli_call *c, berth_error *err
         if (i_err >= 0 && pfd[i_err].revents)
             drain_fd(c, &err_fd, BERTH_STDERR);
         if (i_in >= 0 && pfd[i_in].revents) {
-            if (pfd[i_in].revents & (POLLERR | POLLHUP | POLLNVAL)) {
+            /* Also on POLLERR: the write then fails with EPIPE, which is how
+             * a reader that went away shows. A program that exits without
+             * reading all its stdin is not an error. */
+            ssize_t w = write_nosigpipe(in_fd, (const char *)c->in + in_off, c->in_len - in_off);
+            if (w > 0)
+                in_off += (size_t)w;
+            else if (w < 0 && errno != EAGAIN && errno != EINTR)
                 close_fd(&in_fd);
-            } else {
-                ssize_t w = write_nosigpipe(in_fd, (const char *)c->in + in_off,
-                                            c->in_len - in_off);
-                if (w > 0)
-                    in_off += (size_t)w;
-                else if (w < 0 && errno != EAGAIN && errno != EINTR)
-                    close_fd(&in_fd);
-                if (in_off >= c->in_len)
-                    close_fd(&in_fd);
-            }
+            if (in_off >= c->in_len)
+                close_fd(&in_fd);
         }
     }
     if (WIFEXITED(status))
