@@ -543,8 +543,7 @@ static void cli_message(const berth_buf *e, char *buf, size_t size)
     }
     if (!best)
         return;
-    static const char *const prefixes[] = {"Error response from daemon: ", "Error: ",
-                                           "docker: "};
+    static const char *const prefixes[] = {"Error response from daemon: ", "Error: ", "docker: "};
     for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++) {
         size_t pl = strlen(prefixes[i]);
         if (best_len > pl && strncmp(best, prefixes[i], pl) == 0) {
@@ -582,8 +581,7 @@ static bool engine_down(const berth_buf *e)
 
 /* Map a failed docker command to an errc and message. `what` names the
  * operation, e.g. "remove container 'abc'". */
-static int cli_error(const berth_docker *d, const cli_call *c, const char *what,
-                     berth_error *err)
+static int cli_error(const berth_docker *d, const cli_call *c, const char *what, berth_error *err)
 {
     char msg[768], where[384];
     cli_message(&c->err, msg, sizeof msg);
@@ -604,7 +602,7 @@ static int cli_error(const berth_docker *d, const cli_call *c, const char *what,
     if (strncasecmp(msg, "invalid", 7) == 0)
         code = BERTH_E_INVALID;
     else if (has(&c->err, "No such container") || has(&c->err, "No such image") ||
-        has(&c->err, "No such object"))
+             has(&c->err, "No such object"))
         code = BERTH_E_NOT_FOUND;
     else if (has(&c->err, "Conflict") || has(&c->err, "is already in use") ||
              has(&c->err, "cannot remove a running container") ||
@@ -706,8 +704,7 @@ static int cli_version(berth_docker *d, berth_docker_version_info *out, berth_er
     const char *cv = json_string_value(json_object_get(client, "Version"));
     if (asprintf(&out->backend_detail, "docker CLI %s %s", d->cli_path, cv ? cv : "?") < 0)
         out->backend_detail = NULL;
-    if (!out->engine_version || !out->api_version || !out->os || !out->arch ||
-        !out->backend_detail)
+    if (!out->engine_version || !out->api_version || !out->os || !out->arch || !out->backend_detail)
         rc = berth_error_set(err, BERTH_E_NOMEM, "out of memory reading the version");
 out:
     json_decref(j);
@@ -1001,8 +998,7 @@ static int pre_start_end(berth_docker *d, cli_call *c, double run_deadline, cons
 /* `docker cp - ID:dir` of a tar of `files` (paths relative to dir when it is
  * not "/"). */
 static int copy_files(berth_docker *d, const char *id, const char *dir, const berth_file *files,
-                      size_t n, const berth_run_spec *spec, berth_run_result *out,
-                      berth_error *err)
+                      size_t n, const berth_run_spec *spec, berth_run_result *out, berth_error *err)
 {
     cli_argv av = {0};
     cli_call c = {0};
@@ -1060,8 +1056,8 @@ static int place_files(berth_docker *d, const char *id, const berth_run_spec *sp
 }
 
 /* Exit code, OOM kill and a start error from `docker container inspect`. */
-static int inspect_exit(berth_docker *d, const char *id, berth_run_result *out,
-                        char *start_error, size_t size, bool *running, berth_error *err)
+static int inspect_exit(berth_docker *d, const char *id, berth_run_result *out, char *start_error,
+                        size_t size, bool *running, berth_error *err)
 {
     cli_call c = {0};
     json_t *j = NULL;
@@ -1105,8 +1101,7 @@ static int cli_run(berth_docker *d, const berth_run_spec *spec, berth_run_result
      * still be found and removed. */
     char name[40] = "berth-";
     if (berth_random_hex(name + 6, 24) != 0) {
-        rc = berth_error_set(err, BERTH_E_IO, "cannot make a container name: %s",
-                             strerror(errno));
+        rc = berth_error_set(err, BERTH_E_IO, "cannot make a container name: %s", strerror(errno));
         goto out;
     }
     if ((rc = file_dirs_make(spec, &fdirs, err)) != 0)
@@ -1182,8 +1177,7 @@ static int cli_run(berth_docker *d, const berth_run_spec *spec, berth_run_result
     if ((rc = inspect_exit(d, r.id, out, start_error, sizeof start_error, &running, err)) != 0)
         goto out;
     if (*start_error) {
-        rc = berth_error_set(err, BERTH_E_ENGINE, "start container '%s': %s", r.id,
-                             start_error);
+        rc = berth_error_set(err, BERTH_E_ENGINE, "start container '%s': %s", r.id, start_error);
     } else if (running) {
         rc = berth_error_set(err, BERTH_E_ENGINE,
                              "the docker CLI ended (status %d) while container %s still runs",
@@ -1316,13 +1310,12 @@ static void build_line(void *ud, berth_stream s, char *line)
 static int build_chunk(void *ud, berth_stream s, const char *data, size_t len)
 {
     build_ctx *b = ud;
-    return lines_feed(s == BERTH_STDERR ? &b->err_lines : &b->out_lines, s, data, len,
-                      build_line, b);
+    return lines_feed(s == BERTH_STDERR ? &b->err_lines : &b->out_lines, s, data, len, build_line,
+                      b);
 }
 
 /* The local image id of a reference, via `docker image inspect`. */
-static int image_id_of(berth_docker *d, const char *ref, char **id, bool *missing,
-                       berth_error *err)
+static int image_id_of(berth_docker *d, const char *ref, char **id, bool *missing, berth_error *err)
 {
     cli_argv av = {0};
     cli_call c = {0};
@@ -1560,8 +1553,10 @@ static int write_auth_config(const berth_pull_spec *spec, char *dir, size_t dirs
     const char *tmp = getenv("TMPDIR");
     snprintf(dir, dirsize, "%s/berth-docker-config-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (!mkdtemp(dir)) {
-        rc = berth_error_set(err, BERTH_E_IO, "cannot make a directory for registry credentials "
-                             "(%s): %s; set TMPDIR to a writable directory", dir, strerror(errno));
+        rc = berth_error_set(err, BERTH_E_IO,
+                             "cannot make a directory for registry credentials "
+                             "(%s): %s; set TMPDIR to a writable directory",
+                             dir, strerror(errno));
         dir[0] = '\0';
         goto out;
     }
@@ -1578,8 +1573,8 @@ static int write_auth_config(const berth_pull_spec *spec, char *dir, size_t dirs
         off += (size_t)w;
     }
     if (fd < 0 || off < len || close(fd) != 0) {
-        rc = berth_error_set(err, BERTH_E_IO, "cannot write registry credentials to %s: %s",
-                             path, strerror(errno));
+        rc = berth_error_set(err, BERTH_E_IO, "cannot write registry credentials to %s: %s", path,
+                             strerror(errno));
         fd = -1;
         goto out;
     }
@@ -1656,9 +1651,9 @@ static int cli_pull(berth_docker *d, const berth_pull_spec *spec, berth_pull_res
             rc = berth_error_set(err, BERTH_E_NOT_FOUND, "pull of '%s': %s", spec->image, msg);
         } else if (has(&c.err, "connection refused") || has(&c.err, "no such host") ||
                    has(&c.err, "i/o timeout") || has(&c.err, "network is unreachable")) {
-            rc = berth_error_set(err, BERTH_E_UNREACHABLE,
-                                 "pull of '%s': the registry does not answer: %s", spec->image,
-                                 msg);
+            rc =
+                berth_error_set(err, BERTH_E_UNREACHABLE,
+                                "pull of '%s': the registry does not answer: %s", spec->image, msg);
         } else {
             rc = berth_error_set(err, BERTH_E_ENGINE, "pull of '%s' failed: %s", spec->image,
                                  *msg ? msg : "docker pull said nothing");
@@ -1717,7 +1712,8 @@ static char *command_of(const json_t *ins)
     berth_buf_printf(&b, "%s", path ? path : "");
     size_t i;
     json_t *a;
-    json_array_foreach (json_object_get(ins, "Args"), i, a) {
+    json_array_foreach(json_object_get(ins, "Args"), i, a)
+    {
         const char *s = json_string_value(a);
         if (!s)
             continue;
@@ -1759,8 +1755,8 @@ static json_t *list_item(const json_t *ins, const json_t *ps)
     return item;
 }
 
-static int cli_list(berth_docker *d, const char *const *label_filters, size_t n_filters,
-                    bool all, berth_container_list *out, berth_error *err)
+static int cli_list(berth_docker *d, const char *const *label_filters, size_t n_filters, bool all,
+                    berth_container_list *out, berth_error *err)
 {
     cli_argv av = {0};
     cli_call c = {0};
@@ -1828,11 +1824,13 @@ static int cli_list(berth_docker *d, const char *const *label_filters, size_t n_
     }
     size_t i;
     json_t *row;
-    json_array_foreach (rows, i, row) {
+    json_array_foreach(rows, i, row)
+    {
         const char *id = json_string_value(json_array_get(row, 0));
         size_t k;
         json_t *one, *found = NULL;
-        json_array_foreach (ins, k, one) {
+        json_array_foreach(ins, k, one)
+        {
             const char *iid = json_string_value(json_object_get(one, "Id"));
             if (iid && strcmp(iid, id) == 0) {
                 found = one;

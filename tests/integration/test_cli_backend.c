@@ -598,8 +598,8 @@ static void test_build_argv(void)
     char *got = read_file(f.dir, "context.tar", &len);
     CU_ASSERT(got && len == sizeof ctx - 1 && memcmp(got, ctx, len) == 0);
     free(got);
-    const char *ii[] = {f.path,         "image", "inspect", "--format={{.Id}}",
-                        "--",           "berth-build/x:1", NULL};
+    const char *ii[] = {f.path, "image",           "inspect", "--format={{.Id}}",
+                        "--",   "berth-build/x:1", NULL};
     CU_ASSERT_TRUE(argv_is(f.dir, 2, ii));
     berth_build_result_free(&br);
     berth_buf_free(&ev.text);
@@ -615,10 +615,8 @@ static void test_pull_auth(void)
     setenv("BERTH_TEST_OWN_DOCKER_CONFIG", own ? own : "unset", 1);
     berth_registry_auth auth = {.username = "u", .password = "p:w"};
     events ev = {0};
-    berth_pull_spec p = {.image = "127.0.0.1:5999/r/x",
-                         .auth = &auth,
-                         .on_progress = on_progress,
-                         .ud = &ev};
+    berth_pull_spec p = {
+        .image = "127.0.0.1:5999/r/x", .auth = &auth, .on_progress = on_progress, .ud = &ev};
     berth_pull_result pr = {0};
     berth_error err = {0};
     CU_ASSERT_EQUAL_FATAL(berth_docker_pull(f.d, &p, &pr, &err), 0);
@@ -713,8 +711,8 @@ static void test_stdin_epipe(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(big);
     memset(big, 'x', len);
     const char *cmd[] = {"cat"};
-    berth_run_spec s = {.image = "img", .cmd = cmd, .n_cmd = 1, .stdin_data = big,
-                        .stdin_len = len};
+    berth_run_spec s = {
+        .image = "img", .cmd = cmd, .n_cmd = 1, .stdin_data = big, .stdin_len = len};
     berth_run_result r = {0};
     berth_error err = {0};
     CU_ASSERT_EQUAL(berth_docker_run(f.d, &s, &r, &err), 0);
@@ -768,8 +766,7 @@ static int find_call(const fake *f, const char *sub1, const char *sub2, int from
     int n = calls(f);
     for (int i = from; i <= n; i++) {
         char **v = call_argv(f->dir, i);
-        bool hit = v && v[0] && v[1] && v[2] && strcmp(v[1], sub1) == 0 &&
-                   strcmp(v[2], sub2) == 0;
+        bool hit = v && v[0] && v[1] && v[2] && strcmp(v[1], sub1) == 0 && strcmp(v[2], sub2) == 0;
         free(v);
         if (hit)
             return i;
@@ -876,11 +873,8 @@ static void test_real_missing_image(void)
     char image[96];
     snprintf(image, sizeof image, "berth-test/absent-%s:latest", run_id);
     const char *cmd[] = {"true"};
-    berth_run_spec s = {.image = image,
-                        .cmd = cmd,
-                        .n_cmd = 1,
-                        .labels = labels,
-                        .n_labels = COUNT(labels)};
+    berth_run_spec s = {
+        .image = image, .cmd = cmd, .n_cmd = 1, .labels = labels, .n_labels = COUNT(labels)};
     berth_run_result r = {0};
     berth_error err = {0};
     CU_ASSERT_EQUAL(berth_docker_run(f.d, &s, &r, &err), -BERTH_E_NOT_FOUND);
