@@ -147,7 +147,8 @@ typedef struct cli_call {
     berth_buf out, err; /* without on_chunk: all of stdout, the first STDERR_KEEP of stderr */
     int status;         /* exit status, 128+signal when killed by one */
     bool timed_out, cancelled_now;
-    int cb_rc; /* the first error on_chunk returned */
+    int cb_rc;       /* the first error on_chunk returned */
+    bool got_output; /* any byte on stdout or stderr */
 } cli_call;
 
 static void call_free(cli_call *c)
@@ -252,6 +253,29 @@ static int spawn_error(const berth_docker *d, int e, berth_error *err)
                            strerror(e));
 }
 
+/* Whether the docker binary cannot be run, looked up as posix_spawnp does. */
+static bool binary_missing(const berth_docker *d)
+{
+    if (strchr(d->cli_path, '/'))
+        return access(d->cli_path, X_OK) != 0;
+    const char *path = getenv("PATH");
+    if (!path)
+        path = "/bin:/usr/bin";
+    for (const char *dir = path; dir;) {
+        const char *colon = strchr(dir, ':');
+        size_t n = colon ? (size_t)(colon - dir) : strlen(dir);
+        char *p = NULL;
+        if (asprintf(&p, "%.*s/%s", n ? (int)n : 1, n ? dir : ".", d->cli_path) >= 0) {
+            bool ok = access(p, X_OK) == 0;
+            free(p);
+            if (ok)
+                return false;
+        }
+        dir = colon ? colon + 1 : NULL;
+    }
+    return true;
+}
+
 static int spawn_docker(const berth_docker *d, char *const *argv, const cli_call *c, pid_t *pid,
                         int fds[3], berth_error *err)
 {
@@ -338,6 +362,7 @@ static void kill_group(pid_t pid)
 static int deliver(cli_call *c, berth_stream s, const char *data, size_t len)
 {
     int rc = 0;
+    c->got_output = true;
     /* stderr is kept for the error message even when it also streams. */
     if (s == BERTH_STDERR && c->err.len < STDERR_KEEP) {
         size_t room = STDERR_KEEP - c->err.len;
@@ -499,6 +524,10 @@ static int cli_exec(berth_docker *d, cli_argv *av, cli_call *c, berth_error *err
         c->status = -1;
     if (c->cb_rc != 0)
         rc = berth_error_set(err, -c->cb_rc, "out of memory reading the docker CLI's output");
+    /* Where posix_spawn cannot report a failed exec (under valgrind, or a
+     * libc that forks), the child exits 127 without a word. */
+    else if (c->status == 127 && !c->got_output && binary_missing(d))
+        rc = spawn_error(d, ENOENT, err);
 out:
     close_fd(&in_fd);
     close_fd(&out_fd);
