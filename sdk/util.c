@@ -526,6 +526,17 @@ static const char *split_ref(const char *ref, ref_parts *p)
     p->path_len = path_len;
     if (path_len == 0)
         return "it has no repository name after the registry";
+    /* "docker.io/evil.example/x" names a Docker Hub repository, but written without
+     * "docker.io/" (as a parsed reference is) it would name the registry evil.example.
+     * Hub namespaces have no '.', so such a name can only be a mistake or a trick. */
+    if (p->domain &&
+        ((p->domain_len == 9 && memcmp(p->domain, "docker.io", 9) == 0) ||
+         (p->domain_len == 15 && memcmp(p->domain, "index.docker.io", 15) == 0))) {
+        const char *slash2 = memchr(path, '/', path_len);
+        if (slash2 && first_is_domain(path, (size_t)(slash2 - path)))
+            return "a Docker Hub namespace cannot contain '.' or be localhost (after "
+                   "docker.io/ it would read as another registry)";
+    }
     size_t st = 0;
     for (size_t i = 0; i <= path_len; i++) {
         if (i == path_len || path[i] == '/') {

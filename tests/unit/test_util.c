@@ -260,6 +260,9 @@ static void test_image_ref_invalid(void)
         {"example.com:/x", "port must be a number"},
         {"example.com:5x/x", "registry"},
         {"ex..ample.com/x", "registry host"},
+        {"docker.io/evil.example/x", "Docker Hub namespace cannot contain '.'"},
+        {"index.docker.io/localhost/x", "Docker Hub namespace"},
+        {"docker.io/a:5000/x", "Docker Hub namespace"},
         {"\x01x", "printable"},
         {"caf\xc3\xa9", "printable"},
     };
@@ -324,6 +327,8 @@ static void test_image_ref_parse(void)
     expect_parse("user/app", NULL, "user/app", "latest", NULL);
     expect_parse("docker.io/busybox", NULL, "library/busybox", "latest", NULL);
     expect_parse("docker.io/user/app:1", NULL, "user/app", "1", NULL);
+    expect_parse("docker.io/foo.bar", NULL, "library/foo.bar", "latest", NULL);
+    expect_parse("docker.io/user/foo.bar", NULL, "user/foo.bar", "latest", NULL);
     expect_parse("index.docker.io/user/app:1", NULL, "user/app", "1", NULL);
     expect_parse("localhost:5000/x", "localhost:5000", "x", "latest", NULL);
     expect_parse("localhost/x", "localhost", "x", "latest", NULL);
