@@ -1226,11 +1226,11 @@ static int pump(int fd, const berth_run_spec *spec, double deadline, berth_demux
     }
     for (;;) {
         double now = berth_now();
+        if (deadline > 0 && now >= deadline) {
+            *end = PUMP_TIMEOUT;
+            goto out;
+        }
         if (now >= next_check) {
-            if (deadline > 0 && now >= deadline) {
-                *end = PUMP_TIMEOUT;
-                goto out;
-            }
             if (spec->cancelled && spec->cancelled(spec->ud)) {
                 *end = PUMP_CANCEL;
                 goto out;
@@ -1238,8 +1238,11 @@ static int pump(int fd, const berth_run_spec *spec, double deadline, berth_demux
             next_check = now + TICK_MS / 1000.0;
         }
         int wait_ms = TICK_MS;
+        /* never negative: poll() would wait forever */
         if (deadline > 0 && (deadline - now) * 1000 < wait_ms)
             wait_ms = (int)((deadline - now) * 1000) + 1;
+        if (wait_ms < 0)
+            wait_ms = 0;
         struct pollfd p = {.fd = fd, .events = POLLIN | (in_open ? POLLOUT : 0)};
         int pr = poll(&p, 1, wait_ms);
         if (pr < 0 && errno != EINTR) {
