@@ -26,7 +26,7 @@
  * well under the 10 MiB a client accepts. The cost of a character is counted
  * as if the host escaped everything non-ASCII (\uXXXX), the worst case.
  */
-#define RESPONSE_BUDGET ((size_t)8 * 1024 * 1024)
+#define RESPONSE_BUDGET ((size_t)7 * 1024 * 1024)
 /* Progress: at most one report per interval, and no message above this. */
 #define FLUSH_INTERVAL_S 0.1
 #define PROGRESS_CHUNK ((size_t)64 * 1024)
