@@ -117,6 +117,7 @@ typedef struct gh_job {
     char *tag;
     char *image_id;
     bool cache_hit;
+    bool image_ready; /* built, or found in the cache */
     char *build_log_tail;
 
     /* the clone */
@@ -124,6 +125,8 @@ typedef struct gh_job {
     git_repository *repo;
     bool clone_cancelled;
     bool clone_too_big;
+    bool clone_reported; /* a transfer report went out */
+    bool clone_done;     /* the final one did */
 } gh_job;
 
 static const char *git_msg(void)
@@ -152,15 +155,15 @@ static int check_url(const char *url, url_kind *kind, berth_error *err)
     if (len == 0 || len > MAX_URL_LEN)
         return berth_error_set(err, BERTH_E_INVALID,
                                "repo_url must have 1 to %d characters, got %zu", MAX_URL_LEN, len);
+    if (url[0] == '-')
+        return berth_error_set(err, BERTH_E_INVALID, "repo_url '%s' must not start with '-'",
+                               url);
     for (const char *p = url; *p; p++)
         if ((unsigned char)*p <= ' ' || *p == 0x7f)
             return berth_error_set(err, BERTH_E_INVALID,
                                    "repo_url '%s' contains a space or control character; "
                                    "percent-encode it",
                                    url);
-    if (url[0] == '-')
-        return berth_error_set(err, BERTH_E_INVALID, "repo_url '%s' must not start with '-'",
-                               url);
 
     static const char *const net[] = {"https://", "http://", "git://"};
     for (size_t i = 0; i < BERTH_COUNT(net); i++) {
@@ -592,8 +595,12 @@ static int on_transfer(const git_indexer_progress *st, void *payload)
         snprintf(msg, sizeof msg, "cloning: %u/%u objects received, %u indexed, %.1f MiB",
                  st->received_objects, st->total_objects, st->indexed_objects,
                  (double)st->received_bytes / (1024.0 * 1024.0));
-        report(&j->prog, PROG_CLONE_START + frac * (PROG_CLONE_END - PROG_CLONE_START), false,
-               msg);
+        /* The first and the last report always go out, those between every 250 ms. */
+        bool done = st->indexed_objects == st->total_objects;
+        report(&j->prog, PROG_CLONE_START + frac * (PROG_CLONE_END - PROG_CLONE_START),
+               !j->clone_reported || (done && !j->clone_done), msg);
+        j->clone_reported = true;
+        j->clone_done = done;
     }
     return 0;
 }
@@ -889,6 +896,41 @@ static char *failing_step(const char *log)
     return berth_utf8_sanitize(found, n < 300 ? n : 300, NULL);
 }
 
+/*
+ * After a failed build, remove the layers this build made for the steps that
+ * did succeed: the classic builder keeps them as untagged images, and nobody
+ * would ever remove them. Only layers made here (" ---> Running in" then
+ * " ---> <id>"), never those "Using cache", and without force: a layer another
+ * build now stands on is refused by the engine and stays.
+ */
+static void remove_new_layers(gh_job *j, const char *log)
+{
+    bool ran = false;
+    for (const char *p = log; p && *p;) {
+        size_t len = strcspn(p, "\n"), n = len;
+        if (n && p[n - 1] == '\r')
+            n--;
+        if (n > 17 && has_prefix(p, " ---> Running in ")) {
+            ran = true;
+        } else if (ran && n == 18 && has_prefix(p, " ---> ")) {
+            char id[13];
+            memcpy(id, p + 6, 12);
+            id[12] = '\0';
+            bool hex = true;
+            for (int i = 0; i < 12 && hex; i++)
+                hex = isxdigit((unsigned char)id[i]) != 0;
+            berth_error e = {0};
+            if (hex && berth_docker_remove_image(j->docker, id, false, &e) != 0)
+                berth_log(j->call, BERTH_LOG_DEBUG, "kept layer %s of the failed build: %s", id,
+                          e.message);
+            ran = false;
+        }
+        p += len;
+        if (*p == '\n')
+            p++;
+    }
+}
+
 static int build_image(gh_job *j, berth_error *err)
 {
     char *ctx = NULL, *df = NULL;
@@ -918,9 +960,13 @@ static int build_image(gh_job *j, berth_error *err)
     berth_build_result res = {0};
     rc = berth_docker_build(j->docker, &spec, &res, err);
     if (rc == 0) {
+        j->image_ready = true;
         j->image_id = res.image_id;
         res.image_id = NULL;
-    } else if (rc != -BERTH_E_CANCELLED) {
+    } else {
+        remove_new_layers(j, res.log_tail);
+    }
+    if (rc != 0 && rc != -BERTH_E_CANCELLED) {
         j->build_log_tail = res.log_tail;
         res.log_tail = NULL;
         char *step = failing_step(j->build_log_tail);
@@ -949,6 +995,7 @@ static int check_cache(gh_job *j, berth_error *err)
         return berth_error_prefix(err, "cannot look up the cached image %s", j->tag);
     if (exists) {
         j->cache_hit = true;
+        j->image_ready = true;
         free(j->image_id);
         j->image_id = id;
         char msg[400];
@@ -965,6 +1012,8 @@ static int check_cache(gh_job *j, berth_error *err)
 static int prepare_image(gh_job *j, berth_error *err)
 {
     int rc;
+    if (berth_cancelled(j->call))
+        return berth_error_set(err, BERTH_E_CANCELLED, "cancelled before contacting %s", j->url);
     /* A branch, tag or the default branch is asked of the remote; a full sha
      * needs no lookup, an abbreviated one is found in the clone. */
     if (!j->commit_arg && (rc = resolve_remote(j, err)) != 0)
@@ -997,7 +1046,8 @@ static json_t *add_build_fields(gh_job *j, json_t *res)
     if (!res)
         return NULL;
     set_str(res, "repo_url", j->url);
-    set_str(res, "image", j->tag);
+    /* Only an image that exists: a failed build has no tag to offer. */
+    set_str(res, "image", j->image_ready ? j->tag : NULL);
     set_str(res, "image_id", j->image_id);
     set_str(res, "commit", j->sha[0] ? j->sha : NULL);
     set_str(res, "ref", j->ref_name);
@@ -1132,7 +1182,8 @@ static void gh_fini(void *state)
 #define GH_OUTPUT_SCHEMA                                                                           \
     "{\"type\":\"object\",\"properties\":{" BERTH_EXEC_RESULT_PROPS ","                            \
     "\"repo_url\":{\"type\":[\"string\",\"null\"]},"                                             \
-    "\"image\":{\"type\":[\"string\",\"null\"],\"description\":\"The built image's tag\"},"      \
+    "\"image\":{\"type\":[\"string\",\"null\"],\"description\":\"The image's tag, kept "     \
+    "as the cache for the next identical build; null when no image was made\"},"      \
     "\"image_id\":{\"type\":[\"string\",\"null\"]},"                                             \
     "\"commit\":{\"type\":[\"string\",\"null\"],\"description\":\"The commit built (full "        \
     "sha)\"},"                                                                                   \

@@ -26,6 +26,7 @@
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
@@ -52,6 +53,7 @@ static char *git_url;  /* git://127.0.0.1:PORT/app.git */
 static char *file_url; /* file://<srv>/app.git */
 static pid_t daemon_pid = -1;
 static char sha_a[41], sha_b[41], sha_feature[41];
+static char fail_marker[64]; /* echoed by the step before the failing one */
 
 static char *images[64]; /* tags the tests built, removed at cleanup */
 static size_t n_images;
@@ -191,7 +193,14 @@ static int start_daemon(void)
         posix_spawnattr_init(&attr);
         posix_spawnattr_setpgroup(&attr, 0);
         posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
-        int rc = posix_spawnp(&daemon_pid, "git", NULL, &attr, (char *const *)argv, environ);
+        /* Its complaints about clients that only list refs go to a file. */
+        char log[4200];
+        snprintf(log, sizeof log, "%s/daemon.log", root);
+        posix_spawn_file_actions_t fa;
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_addopen(&fa, 2, log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        int rc = posix_spawnp(&daemon_pid, "git", &fa, &attr, (char *const *)argv, environ);
+        posix_spawn_file_actions_destroy(&fa);
         posix_spawnattr_destroy(&attr);
         if (rc != 0) {
             daemon_pid = -1;
@@ -235,9 +244,14 @@ static int make_repo(void)
     rc |= write_file("args/Dockerfile",
                      dockerfile("ARG GREETING=none\nRUN echo \"greeting=$GREETING\" > /g.txt\n"
                                 "CMD [\"cat\", \"/g.txt\"]\n"));
-    rc |= write_file("fail/Dockerfile",
-                     dockerfile("RUN echo step-output-before-failure\n"
-                                "RUN echo about-to-fail && false\nCMD [\"true\"]\n"));
+    /* A token of this run in the step that succeeds: its layer is new. */
+    char token[17], body[512];
+    if (berth_random_hex(token, 16) != 0)
+        return -1;
+    snprintf(fail_marker, sizeof fail_marker, "step-output-before-failure-%s", token);
+    snprintf(body, sizeof body, "RUN echo %s\nRUN echo about-to-fail && false\nCMD [\"true\"]\n",
+             fail_marker);
+    rc |= write_file("fail/Dockerfile", dockerfile(body));
     rc |= write_file("slow/Dockerfile", dockerfile("RUN sleep 20\nCMD [\"true\"]\n"));
     /* Objects enough for several clone progress reports. */
     for (int i = 0; i < 300 && rc == 0; i++) {
@@ -318,6 +332,39 @@ static int count_labelled_images(const char *url)
     return st == 0 ? n : -1;
 }
 
+/*
+ * Untagged layers whose command mentions `marker` (the failing build's step
+ * that succeeded); with `rm` they are removed. Returns how many there were.
+ */
+static int marked_layers(const char *marker, bool rm)
+{
+    const char *argv[] = {"docker", "images", "-a", "-q", "--no-trunc", "--filter",
+                          "dangling=true", NULL};
+    char *out = NULL;
+    int n = 0;
+    if (!marker[0] || berth_test_exec(argv, NULL, &out, NULL, 60) != 0) {
+        free(out);
+        return -1;
+    }
+    for (char *id = out, *nl; id && *id; id = nl ? nl + 1 : NULL) {
+        nl = strchr(id, '\n');
+        if (nl)
+            *nl = '\0';
+        const char *insp[] = {"docker", "image", "inspect", "--format",
+                              "{{json .ContainerConfig.Cmd}}", id, NULL};
+        char *cmd = NULL;
+        if (berth_test_exec(insp, NULL, &cmd, NULL, 60) == 0 && cmd && strstr(cmd, marker)) {
+            n++;
+            berth_error err = {0};
+            if (rm && berth_docker_remove_image(berth_test_docker(), id, false, &err) != 0)
+                fprintf(stderr, "cannot remove layer %s: %s\n", id, err.message);
+        }
+        free(cmd);
+    }
+    free(out);
+    return n;
+}
+
 static int suite_cleanup(void)
 {
     int rc = 0;
@@ -338,6 +385,10 @@ static int suite_cleanup(void)
             fprintf(stderr, "%d image(s) labelled berth.github.repo=%s are left\n", n, urls[i]);
             rc = -1;
         }
+    }
+    if (marked_layers(fail_marker, true) != 0) {
+        fprintf(stderr, "the failed build left its layers\n");
+        rc = -1;
     }
     stop_daemon();
     unsetenv("TMPDIR");
@@ -623,6 +674,7 @@ static void test_build_args(void)
 
 static void test_failing_build(void)
 {
+    int before = count_labelled_images(git_url);
     json_t *r = call_cli(json_pack("{s:s,s:s}", "repo_url", git_url, "context_path", "fail"));
     CU_ASSERT_PTR_NOT_NULL_FATAL(r);
     CU_ASSERT_TRUE(json_is_false(json_object_get(r, "success")));
@@ -631,8 +683,12 @@ static void test_failing_build(void)
     /* The message names the failing step; the log tail shows what it printed. */
     CU_ASSERT_TRUE(has(str(r, "error_message"), "RUN echo about-to-fail && false"));
     CU_ASSERT_TRUE(has(str(r, "build_log_tail"), "about-to-fail"));
-    CU_ASSERT_TRUE(has(str(r, "build_log_tail"), "step-output-before-failure"));
-    CU_ASSERT_FALSE(image_exists(str(r, "image")));
+    CU_ASSERT_TRUE(has(str(r, "build_log_tail"), fail_marker));
+    /* The layer of the step that worked is not left behind. */
+    CU_ASSERT_EQUAL(marked_layers(fail_marker, false), 0);
+    CU_ASSERT_TRUE(json_is_null(json_object_get(r, "image")));
+    CU_ASSERT_TRUE(streq(str(r, "commit"), sha_b));
+    CU_ASSERT_EQUAL(count_labelled_images(git_url), before);
     json_decref(r);
 }
 
@@ -915,7 +971,7 @@ static void test_cancel_clone(void)
     CU_ASSERT_TRUE(json_is_true(json_object_get(r, "cancelled")));
     CU_ASSERT_TRUE(streq(str(r, "error_code"), "cancelled"));
     CU_ASSERT_TRUE(has(str(r, "error_message"), "while cloning"));
-    CU_ASSERT_FALSE(image_exists(str(r, "image")));
+    CU_ASSERT_TRUE(json_is_null(json_object_get(r, "image")));
     json_decref(r);
 }
 
@@ -924,14 +980,15 @@ static void test_cancel_build(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(plugin);
     /* slow/ runs `sleep 20`: had the cancel not stopped the build, its image would exist. */
     mock_call m = {.cancel_on = "build: Step 2/"};
+    int before = count_labelled_images(git_url);
     json_t *r = call_inproc(&m, json_pack("{s:s,s:s}", "repo_url", git_url, "context_path",
                                           "slow"));
     CU_ASSERT_PTR_NOT_NULL_FATAL(r);
     CU_ASSERT_TRUE(json_is_false(json_object_get(r, "success")));
     CU_ASSERT_TRUE(json_is_true(json_object_get(r, "cancelled")));
     CU_ASSERT_TRUE(streq(str(r, "error_code"), "cancelled"));
-    CU_ASSERT_PTR_NOT_NULL(str(r, "image"));
-    CU_ASSERT_FALSE(image_exists(str(r, "image")));
+    CU_ASSERT_TRUE(json_is_null(json_object_get(r, "image")));
+    CU_ASSERT_EQUAL(count_labelled_images(git_url), before);
     json_decref(r);
 }
 
@@ -943,6 +1000,35 @@ static void test_cancelled_before(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(r);
     CU_ASSERT_TRUE(json_is_true(json_object_get(r, "cancelled")));
     CU_ASSERT_TRUE(json_is_false(json_object_get(r, "success")));
+    json_decref(r);
+}
+
+static void test_failures_inproc(void)
+{
+    CU_ASSERT_PTR_NOT_NULL_FATAL(plugin);
+    mock_call m = {0};
+    json_t *r = call_inproc(&m, json_pack("{s:s,s:s,s:s}", "repo_url", git_url, "context_path",
+                                          "sub", "dockerfile_path", "../evil-dockerfile"));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    CU_ASSERT_TRUE(streq(str(r, "error_code"), "invalid"));
+    json_decref(r);
+
+    mock_call m2 = {0};
+    r = call_inproc(&m2, json_pack("{s:s,s:s,s:s}", "repo_url", git_url, "context_path", "escape",
+                                   "commit", sha_feature));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    CU_ASSERT_TRUE(streq(str(r, "error_code"), "policy"));
+    CU_ASSERT_TRUE(streq(str(r, "commit"), sha_feature));
+    json_decref(r);
+
+    /* A failing build with different build args: a fresh build, not the layer cache. */
+    mock_call m3 = {0};
+    r = call_inproc(&m3, json_pack("{s:s,s:s,s:{s:s}}", "repo_url", git_url, "context_path",
+                                   "fail", "build_args", "UNUSED", "x"));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    CU_ASSERT_TRUE(streq(str(r, "error_code"), "build"));
+    CU_ASSERT_TRUE(has(str(r, "build_log_tail"), "about-to-fail"));
+    CU_ASSERT_FALSE(m3.decreasing);
     json_decref(r);
 }
 
@@ -1021,6 +1107,7 @@ static const berth_test_case cases[] = {
     {"cancel during clone", test_cancel_clone},
     {"cancel during build", test_cancel_build},
     {"cancelled before start", test_cancelled_before},
+    {"failures (in process)", test_failures_inproc},
     {"clone size limit", test_clone_size_limit},
     {"file:// switch read per call", test_file_url_gate_inproc},
     {NULL, NULL},
