@@ -432,12 +432,18 @@ static int cli_exec(berth_docker *d, cli_argv *av, cli_call *c, berth_error *err
     fcntl(err_fd, F_SETFL, fcntl(err_fd, F_GETFL) | O_NONBLOCK);
 
     bool aborted = false, killed = false;
+    double next_cancel_check = 0;
     int status = 0;
     for (;;) {
         double now = berth_now();
         if (!aborted) {
             bool late = c->deadline > 0 && now >= c->deadline;
-            bool stop = !late && c->cancelled && c->cancelled(c->cancel_ud);
+            bool stop = false;
+            /* The caller's cancel function is asked about every 100 ms. */
+            if (!late && c->cancelled && now >= next_cancel_check) {
+                stop = c->cancelled(c->cancel_ud);
+                next_cancel_check = now + 0.1;
+            }
             if (late || stop || c->cb_rc != 0) {
                 aborted = true;
                 c->timed_out = late;
@@ -460,8 +466,12 @@ static int cli_exec(berth_docker *d, cli_argv *av, cli_call *c, berth_error *err
             if (r == pid)
                 break;
             if (r < 0) {
-                rc = berth_error_set(err, BERTH_E_INTERNAL, "waitpid for the docker CLI: %s",
-                                     strerror(errno));
+                /* ECHILD: someone else reaped it (SIGCHLD set to SIG_IGN, or
+                 * a waitpid(-1) elsewhere in the process). */
+                rc = berth_error_set(err, BERTH_E_INTERNAL,
+                                     "waiting for the docker CLI (pid %ld): %s; the process "
+                                     "must not ignore SIGCHLD or reap children it did not start",
+                                     (long)pid, strerror(errno));
                 kill_group(pid);
                 goto out;
             }
