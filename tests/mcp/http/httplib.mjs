@@ -6,7 +6,8 @@ import http from 'node:http';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 import {
   serverCommand,
@@ -17,6 +18,7 @@ import {
 } from '../lib.mjs';
 
 export { slow };
+const here = dirname(fileURLToPath(import.meta.url));
 export const ACCEPT_BOTH = 'application/json, text/event-stream';
 export const LATEST = '2025-11-25';
 
@@ -36,6 +38,19 @@ export function tempDir(prefix = 'berth-http-') {
   };
 }
 
+/**
+ * Known third-party leaks (lsan.supp, valgrind.supp: each says why) must not
+ * fail an ASan or valgrind run of the server. Plugins stay loaded at exit so
+ * that their libraries (and so the suppressed frames) can still be named.
+ */
+function withSuppressions(cmd) {
+  cmd.env.BERTH_KEEP_PLUGINS = '1';
+  const lsan = `suppressions=${join(here, 'lsan.supp')}:print_suppressions=0`;
+  cmd.env.LSAN_OPTIONS = cmd.env.LSAN_OPTIONS ? `${cmd.env.LSAN_OPTIONS}:${lsan}` : lsan;
+  const v = cmd.args.indexOf('valgrind');
+  if (v >= 0) cmd.args.splice(v + 1, 0, `--suppressions=${join(here, 'valgrind.supp')}`);
+}
+
 export class HttpServer {
   /**
    * Start `berth [globalArgs] --plugin-dir <conformance> serve --http
@@ -46,6 +61,7 @@ export class HttpServer {
     s.plugins = conformancePluginDir();
     const cmd = serverCommand(['--plugin-dir', s.plugins.dir, ...globalArgs], env);
     cmd.args.push('--http', listen, ...serveArgs);
+    withSuppressions(cmd);
     s.proc = spawn(cmd.command, cmd.args, { env: cmd.env, stdio: ['ignore', 'pipe', 'pipe'] });
     s.stdout = '';
     s.stderr = '';
