@@ -1216,7 +1216,18 @@ static int cli_run(berth_docker *d, const berth_run_spec *spec, berth_run_result
     if ((rc = inspect_exit(d, r.id, out, start_error, sizeof start_error, &running, err)) != 0)
         goto out;
     if (*start_error) {
-        rc = berth_error_set(err, BERTH_E_ENGINE, "start container '%s': %s", r.id, start_error);
+        /* The Engine answers these with 400, as a bad command or user. */
+        bool bad = strcasestr(start_error, "executable file not found") ||
+                   strcasestr(start_error, "no such file or directory") ||
+                   strcasestr(start_error, "permission denied") ||
+                   strcasestr(start_error, "not a directory");
+        /* A missing network is the Engine's 404 at start. */
+        bool missing = strstr(start_error, "network ") && strstr(start_error, "not found");
+        rc = berth_error_set(err,
+                             bad       ? BERTH_E_INVALID
+                             : missing ? BERTH_E_NOT_FOUND
+                                       : BERTH_E_ENGINE,
+                             "start container '%s': %s", r.id, start_error);
     } else if (running) {
         rc = berth_error_set(err, BERTH_E_ENGINE,
                              "the docker CLI ended (status %d) while container %s still runs",
