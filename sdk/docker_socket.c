@@ -1343,6 +1343,28 @@ static int cleanup_container(berth_docker *d, const char *id, bool kill_first, b
     return rc;
 }
 
+/* A container that does not start keeps the engine's own mapping: 400 for a
+ * bad command (INVALID), 404 for a missing network (NOT_FOUND), else ENGINE;
+ * unlike container_action a 404 here is not about the container. */
+static int start_container(berth_docker *d, const char *id, berth_error *err)
+{
+    berth_buf path = {0};
+    http_call c = {.method = "POST"};
+    int rc = 0;
+    if (berth_buf_printf(&path, "/containers/%s/start", id) != 0) {
+        rc = nomem(err);
+        goto out;
+    }
+    c.path = path.data;
+    char what[120];
+    snprintf(what, sizeof what, "start container '%.12s'", id);
+    rc = call(d, &c, what, 304, err);
+out:
+    berth_buf_free(&path);
+    http_call_free(&c);
+    return rc;
+}
+
 static int sock_run(berth_docker *d, const berth_run_spec *spec, berth_run_result *out,
                     berth_error *err)
 {
@@ -1369,7 +1391,7 @@ static int sock_run(berth_docker *d, const berth_run_spec *spec, berth_run_resul
         goto out;
     if ((rc = attach(d, id, spec->stdin_data != NULL, &fd, &rest, err)) != 0)
         goto out;
-    if ((rc = container_action(d, "POST", id, "/start", 304, 0, "start", err)) != 0)
+    if ((rc = start_container(d, id, err)) != 0)
         goto out;
     started = true;
     double deadline = spec->timeout_s > 0 ? berth_now() + spec->timeout_s : 0;

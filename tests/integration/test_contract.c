@@ -746,6 +746,36 @@ static void test_missing_image(void)
     assert_no_leftovers();
 }
 
+/* A container the engine cannot start is an error naming the cause, coded
+ * as the engine answers it, and the container is removed all the same. */
+static void test_start_failures(void)
+{
+    CU_ASSERT_PTR_NOT_NULL_FATAL(D);
+    static const struct {
+        const char *cmd, *user, *network, *word;
+        int code;
+    } cases[] = {
+        {"nosuchcmd", NULL, NULL, "nosuchcmd", BERTH_E_INVALID},
+        {"id", "nosuchuser", NULL, "nosuchuser", BERTH_E_ENGINE},
+        {"id", NULL, "berth-contract-nosuchnet", "berth-contract-nosuchnet", BERTH_E_NOT_FOUND},
+    };
+    for (size_t i = 0; i < COUNT(cases); i++) {
+        berth_run_spec s = base_spec(&cases[i].cmd, 1);
+        s.user = cases[i].user;
+        s.network_mode = cases[i].network;
+        berth_run_result r = {0};
+        berth_error err = {0};
+        CU_ASSERT_EQUAL(berth_docker_run(D, &s, &r, &err), -cases[i].code);
+        CU_ASSERT_EQUAL(err.code, cases[i].code);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err.message, cases[i].word));
+        CU_ASSERT_EQUAL(r.exit_code, -1);
+        if (err.code != cases[i].code)
+            fprintf(stderr, "start failure %zu: %s\n", i, err.message);
+        berth_run_result_free(&r);
+    }
+    assert_no_leftovers();
+}
+
 /* --------------------------------------------- list, stop, kill, remove */
 
 static int docker_cli(const char *const *argv, char **out)
@@ -1141,6 +1171,7 @@ static int add_suites(void)
         {"env, working dir, entrypoint", test_env_workdir_entrypoint},
         {"user", test_user},
         {"missing image", test_missing_image},
+        {"start failures", test_start_failures},
         {NULL, NULL},
     };
     static const berth_test_case limits[] = {
