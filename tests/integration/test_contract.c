@@ -1081,6 +1081,52 @@ static void test_build_fails(void)
     assert_no_leftovers();
 }
 
+/* A build past its deadline or cancelled stops with TIMEOUT / CANCELLED and
+ * leaves no image. */
+static void test_build_timeout_cancel(void)
+{
+    CU_ASSERT_PTR_NOT_NULL_FATAL(D);
+    char *dir = write_context("RUN echo slow step && sleep 30\n");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(dir);
+    char tag[128];
+    snprintf(tag, sizeof tag, "berth-contract/slow:%s", run_id);
+    berth_build_spec b = {
+        .context_dir = dir,
+        .tag = tag,
+        .labels = labels,
+        .n_labels = COUNT(labels),
+        .no_cache = true,
+        .timeout_s = 2,
+    };
+    berth_build_result br = {0};
+    berth_error err = {0};
+    double t0 = berth_now();
+    CU_ASSERT_EQUAL(berth_docker_build(D, &b, &br, &err), -BERTH_E_TIMEOUT);
+    CU_ASSERT_EQUAL(err.code, BERTH_E_TIMEOUT);
+    CU_ASSERT(berth_now() - t0 < 25);
+    CU_ASSERT_PTR_NULL(br.image_id);
+    berth_build_result_free(&br);
+
+    cancel_after c = {.at = berth_now() + 1};
+    b.timeout_s = 0;
+    b.cancelled = cancel_when_due;
+    b.ud = &c;
+    memset(&err, 0, sizeof err);
+    t0 = berth_now();
+    CU_ASSERT_EQUAL(berth_docker_build(D, &b, &br, &err), -BERTH_E_CANCELLED);
+    CU_ASSERT_EQUAL(err.code, BERTH_E_CANCELLED);
+    CU_ASSERT(berth_now() - t0 < 25);
+    CU_ASSERT(c.polls >= 2);
+    berth_build_result_free(&br);
+
+    bool exists = true;
+    CU_ASSERT_EQUAL(berth_docker_image_exists(D, tag, &exists, NULL, &err), 0);
+    CU_ASSERT_FALSE(exists);
+    berth_test_rmtree(dir);
+    free(dir);
+    assert_no_leftovers();
+}
+
 /* ----------------------------------------------------------------- pull */
 
 static const char *registry(void)
@@ -1200,6 +1246,7 @@ static int add_suites(void)
     static const berth_test_case images[] = {
         {"build with args", test_build_with_args},
         {"failing build", test_build_fails},
+        {"build timeout and cancel", test_build_timeout_cancel},
         {"pull from the local registry", test_pull},
         {"pull of a missing tag", test_pull_missing},
         {NULL, NULL},
