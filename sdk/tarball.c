@@ -300,13 +300,17 @@ static int add_dir(tree *t, int dirfd, int depth)
         if (n == cap) {
             size_t ncap = cap ? cap * 2 : 16;
             char **v = realloc(names, ncap * sizeof *v);
-            if (!v)
-                goto nomem;
+            if (!v) {
+                rc = -BERTH_E_NOMEM;
+                goto out;
+            }
             names = v;
             cap = ncap;
         }
-        if (!(names[n] = strdup(de->d_name)))
-            goto nomem;
+        if (!(names[n] = strdup(de->d_name))) {
+            rc = -BERTH_E_NOMEM;
+            goto out;
+        }
         n++;
         errno = 0;
     }
@@ -323,8 +327,10 @@ static int add_dir(tree *t, int dirfd, int depth)
     for (size_t i = 0; i < n && rc == 0; i++) {
         size_t mark = t->path.len;
         if ((mark && berth_buf_append(&t->path, "/", 1) != 0) ||
-            berth_buf_append(&t->path, names[i], strlen(names[i])) != 0)
-            goto nomem;
+            berth_buf_append(&t->path, names[i], strlen(names[i])) != 0) {
+            rc = -BERTH_E_NOMEM;
+            goto out;
+        }
         struct stat st;
         if (fstatat(dirfd, names[i], &st, AT_SYMLINK_NOFOLLOW) != 0) {
             rc = tree_fail(t, "read");
@@ -379,10 +385,9 @@ static int add_dir(tree *t, int dirfd, int depth)
         t->path.len = mark;
         t->path.data[mark] = '\0';
     }
-    goto out;
-nomem:
-    rc = berth_error_set(t->err, BERTH_E_NOMEM, "out of memory making a tar archive");
 out:
+    if (rc == -BERTH_E_NOMEM)
+        rc = berth_error_set(t->err, BERTH_E_NOMEM, "out of memory making a tar archive");
     if (d)
         closedir(d);
     for (size_t i = 0; i < n; i++)

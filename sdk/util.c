@@ -184,8 +184,10 @@ int berth_shell_split(const char *s, berth_argv *out, berth_error *err)
         if (is_blank(c)) {
             if (in_word) {
                 rc = argv_push(&a, &cap, &word);
-                if (rc != 0)
-                    goto nomem;
+                if (rc != 0) {
+                    rc = -BERTH_E_NOMEM;
+                    goto out;
+                }
                 in_word = false;
             }
             i++;
@@ -201,8 +203,10 @@ int berth_shell_split(const char *s, berth_argv *out, berth_error *err)
                 goto out;
             }
             if (s[i + 1] != '\n') {
-                if (berth_buf_append(&word, s + i + 1, 1) != 0)
-                    goto nomem;
+                if (berth_buf_append(&word, s + i + 1, 1) != 0) {
+                    rc = -BERTH_E_NOMEM;
+                    goto out;
+                }
                 in_word = true;
             }
             /* A backslash-newline is a line continuation: it joins, and is not a word. */
@@ -218,15 +222,19 @@ int berth_shell_split(const char *s, berth_argv *out, berth_error *err)
                 goto out;
             }
             size_t len = (size_t)(end - (s + i + 1));
-            if (berth_buf_append(&word, s + i + 1, len) != 0)
-                goto nomem;
+            if (berth_buf_append(&word, s + i + 1, len) != 0) {
+                rc = -BERTH_E_NOMEM;
+                goto out;
+            }
             in_word = true;
             i = (size_t)(end - s) + 1;
         } else if (c == '"') {
             size_t start = i;
             i++;
-            if (berth_buf_append(&word, "", 0) != 0)
-                goto nomem;
+            if (berth_buf_append(&word, "", 0) != 0) {
+                rc = -BERTH_E_NOMEM;
+                goto out;
+            }
             in_word = true;
             for (;;) {
                 char d = s[i];
@@ -242,39 +250,48 @@ int berth_shell_split(const char *s, berth_argv *out, berth_error *err)
                     break;
                 }
                 if (d == '\\' && s[i + 1] != '\0' && strchr("\"\\$`\n", s[i + 1])) {
-                    if (s[i + 1] != '\n' && berth_buf_append(&word, s + i + 1, 1) != 0)
-                        goto nomem;
+                    if (s[i + 1] != '\n' && berth_buf_append(&word, s + i + 1, 1) != 0) {
+                        rc = -BERTH_E_NOMEM;
+                        goto out;
+                    }
                     i += 2;
                     continue;
                 }
-                if (berth_buf_append(&word, &d, 1) != 0)
-                    goto nomem;
+                if (berth_buf_append(&word, &d, 1) != 0) {
+                    rc = -BERTH_E_NOMEM;
+                    goto out;
+                }
                 i++;
             }
         } else {
             size_t j = i;
             while (s[j] && !is_blank(s[j]) && s[j] != '\\' && s[j] != '\'' && s[j] != '"')
                 j++;
-            if (berth_buf_append(&word, s + i, j - i) != 0)
-                goto nomem;
+            if (berth_buf_append(&word, s + i, j - i) != 0) {
+                rc = -BERTH_E_NOMEM;
+                goto out;
+            }
             in_word = true;
             i = j;
         }
     }
-    if (in_word && argv_push(&a, &cap, &word) != 0)
-        goto nomem;
+    if (in_word && argv_push(&a, &cap, &word) != 0) {
+        rc = -BERTH_E_NOMEM;
+        goto out;
+    }
     if (!a.v) {
         a.v = calloc(1, sizeof *a.v);
-        if (!a.v)
-            goto nomem;
+        if (!a.v) {
+            rc = -BERTH_E_NOMEM;
+            goto out;
+        }
     }
     *out = a;
     a.v = NULL;
     a.n = 0;
-    goto out;
-nomem:
-    rc = berth_error_set(err, BERTH_E_NOMEM, "out of memory while splitting the command");
 out:
+    if (rc == -BERTH_E_NOMEM)
+        rc = berth_error_set(err, BERTH_E_NOMEM, "out of memory while splitting the command");
     berth_buf_free(&word);
     berth_argv_free(&a);
     return rc;
@@ -529,9 +546,8 @@ static const char *split_ref(const char *ref, ref_parts *p)
     /* "docker.io/evil.example/x" names a Docker Hub repository, but written without
      * "docker.io/" (as a parsed reference is) it would name the registry evil.example.
      * Hub namespaces have no '.', so such a name can only be a mistake or a trick. */
-    if (p->domain &&
-        ((p->domain_len == 9 && memcmp(p->domain, "docker.io", 9) == 0) ||
-         (p->domain_len == 15 && memcmp(p->domain, "index.docker.io", 15) == 0))) {
+    if (p->domain && ((p->domain_len == 9 && memcmp(p->domain, "docker.io", 9) == 0) ||
+                      (p->domain_len == 15 && memcmp(p->domain, "index.docker.io", 15) == 0))) {
         const char *slash2 = memchr(path, '/', path_len);
         if (slash2 && first_is_domain(path, (size_t)(slash2 - path)))
             return "a Docker Hub namespace cannot contain '.' or be localhost (after "

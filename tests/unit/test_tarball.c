@@ -88,10 +88,12 @@ static const entry *find(const listing *l, const char *name)
 static void test_files(void)
 {
     static const char bin[] = "a\0b\xff\n";
-    char longpath[300] = "/";
+    /* Past ustar's 100-character name field: needs a pax header. */
+    char longpath[400];
+    size_t o = 0;
     for (int i = 0; i < 12; i++)
-        strncat(longpath, "directory-with-a-long-name/", sizeof longpath - strlen(longpath) - 1);
-    strncat(longpath, "file.txt", sizeof longpath - strlen(longpath) - 1);
+        o += (size_t)snprintf(longpath + o, sizeof longpath - o, "/directory-with-a-long-name");
+    snprintf(longpath + o, sizeof longpath - o, "/file.txt");
     const berth_file files[] = {
         {.path = "/tmp/payload",
          .data = "print(2+2)\n",
