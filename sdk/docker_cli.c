@@ -1515,7 +1515,8 @@ static void pull_line(void *ud, berth_stream s, char *line)
 {
     pull_ctx *p = ud;
     (void)s;
-    if (!*line)
+    /* The client's own note, not one of the Engine's messages. */
+    if (!*line || strncmp(line, "Using default tag: ", 19) == 0)
         return;
     berth_progress_event ev = {.id = NULL, .status = line, .current = -1, .total = -1};
     char *sep = strstr(line, ": ");

@@ -96,6 +96,7 @@ static const char fake_body[] =
     "    stat -c %a \"$DOCKER_CONFIG/config.json\" > \"$dir/config.mode\"\n"
     "    echo \"$DOCKER_CONFIG\" > \"$dir/config.dir\"\n"
     "  fi\n"
+    "  echo 'Using default tag: latest'\n"
     "  echo 'latest: Pulling from x'; echo 'abc123: Pull complete'\n"
     "  echo 'Digest: sha256:dd'; echo 'Status: Downloaded newer image for r/x:latest'\n"
     "  echo 'docker.io/r/x:latest' ;;\n"
