@@ -270,7 +270,11 @@ static int http_do(berth_docker *d, http_call *c, const char *what, berth_error 
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(e, CURLOPT_NOPROXY, "*");
+#if LIBCURL_VERSION_NUM >= 0x075500
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http");
+#else
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS, (long)CURLPROTO_HTTP);
+#endif
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(d->request_timeout_s * 1000));
     if (!c->streaming)
         curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(d->request_timeout_s * 1000));
@@ -845,6 +849,50 @@ static bool mount_target_is(const berth_run_spec *spec, const file_dirs *fd, con
     return false;
 }
 
+/* The Engine API is JSON, which carries text only: a value that is not
+ * UTF-8 would be dropped silently by jansson, so it is refused here. */
+static int check_text(const char *what, const char *s, berth_error *err)
+{
+    if (s && !berth_utf8_valid(s, strlen(s)))
+        return berth_error_set(err, BERTH_E_INVALID,
+                               "%s is not valid UTF-8, which the Engine API cannot carry (use "
+                               "the CLI backend, or encode it)",
+                               what);
+    return 0;
+}
+
+static int check_kv_text(const char *what, const berth_kv *kv, size_t n, berth_error *err)
+{
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++)
+        if ((rc = check_text(what, kv[i].key, err)) == 0)
+            rc = check_text(what, kv[i].value, err);
+    return rc;
+}
+
+static int check_run_text(const berth_run_spec *spec, berth_error *err)
+{
+    int rc = 0;
+    for (size_t i = 0; i < spec->n_cmd && rc == 0; i++)
+        rc = check_text("a command argument", spec->cmd[i], err);
+    for (size_t i = 0; i < spec->n_entrypoint && rc == 0; i++)
+        rc = check_text("an entrypoint argument", spec->entrypoint[i], err);
+    for (size_t i = 0; i < spec->n_mounts && rc == 0; i++)
+        if ((rc = check_text("a volume source", spec->mounts[i].source, err)) == 0)
+            rc = check_text("a volume target", spec->mounts[i].target, err);
+    if (rc == 0)
+        rc = check_kv_text("an environment variable", spec->env, spec->n_env, err);
+    if (rc == 0)
+        rc = check_kv_text("a label", spec->labels, spec->n_labels, err);
+    if (rc == 0)
+        rc = check_text("the working directory", spec->working_dir, err);
+    if (rc == 0)
+        rc = check_text("the user", spec->user, err);
+    if (rc == 0)
+        rc = check_text("the network", spec->network_mode, err);
+    return rc;
+}
+
 static int create_body(berth_docker *d, const berth_run_spec *spec, const file_dirs *fdirs,
                        char **out, berth_error *err)
 {
@@ -1383,7 +1431,8 @@ static int sock_run(berth_docker *d, const berth_run_spec *spec, berth_run_resul
     berth_demux_init(&dm);
     out->exit_code = -1;
 
-    if ((rc = ensure_api(d, err)) != 0 || (rc = file_dirs_make(spec, &fdirs, err)) != 0 ||
+    if ((rc = check_run_text(spec, err)) != 0 || (rc = ensure_api(d, err)) != 0 ||
+        (rc = file_dirs_make(spec, &fdirs, err)) != 0 ||
         (rc = create_body(d, spec, &fdirs, &body, err)) != 0 ||
         (rc = create_container(d, spec, body, &id, err)) != 0)
         goto out;
@@ -1557,6 +1606,9 @@ static int sock_build(berth_docker *d, const berth_build_spec *spec, berth_build
         rc = nomem(err);
         goto out;
     }
+    if ((rc = check_kv_text("a build argument", spec->build_args, spec->n_build_args, err)) != 0 ||
+        (rc = check_kv_text("a label", spec->labels, spec->n_labels, err)) != 0)
+        goto out;
     if (spec->context_dir) {
         rc = berth_tar_dir(spec->context_dir, &ctx, err);
         if (rc != 0)
