@@ -8,6 +8,7 @@
 #include <regex.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -712,6 +713,103 @@ static int check_string(const json_t *s, const json_t *v, vctx *c)
     return 0;
 }
 
+/* A hash that agrees with schema_equal: equal numbers hash alike whatever their
+ * JSON type, and object members are combined without regard to order. */
+static uint64_t value_hash(const json_t *v, int depth)
+{
+    uint64_t h = 1469598103934665603ULL;
+    if (depth > MAX_DEPTH)
+        return h;
+    switch (json_typeof(v)) {
+    case JSON_INTEGER:
+    case JSON_REAL: {
+        long double d = num(v);
+        if (d >= -9.2e18L && d <= 9.2e18L && d == (long double)(int64_t)d)
+            return (uint64_t)(int64_t)d * 0x9e3779b97f4a7c15ULL;
+        double x = (double)d;
+        uint64_t bits;
+        memcpy(&bits, &x, sizeof bits);
+        return bits * 0x9e3779b97f4a7c15ULL;
+    }
+    case JSON_STRING: {
+        const unsigned char *p = (const unsigned char *)json_string_value(v);
+        for (size_t i = 0; i < json_string_length(v); i++)
+            h = (h ^ p[i]) * 1099511628211ULL;
+        return h;
+    }
+    case JSON_ARRAY:
+        for (size_t i = 0; i < json_array_size(v); i++)
+            h = (h ^ value_hash(json_array_get(v, i), depth + 1)) * 1099511628211ULL;
+        return h ^ 0xa5;
+    case JSON_OBJECT: {
+        uint64_t sum = 0;
+        const char *k;
+        json_t *m;
+        json_object_foreach((json_t *)v, k, m)
+        {
+            uint64_t kh = 1469598103934665603ULL;
+            for (const unsigned char *p = (const unsigned char *)k; *p; p++)
+                kh = (kh ^ *p) * 1099511628211ULL;
+            sum += (kh * 31) ^ value_hash(m, depth + 1);
+        }
+        return sum ^ 0x5a;
+    }
+    case JSON_TRUE:
+        return 1;
+    case JSON_FALSE:
+        return 2;
+    case JSON_NULL:
+        return 3;
+    }
+    return h;
+}
+
+typedef struct hashed {
+    uint64_t hash;
+    size_t index;
+} hashed;
+
+static int by_hash(const void *x, const void *y)
+{
+    const hashed *a = x, *b = y;
+    if (a->hash != b->hash)
+        return a->hash < b->hash ? -1 : 1;
+    return a->index < b->index ? -1 : a->index > b->index;
+}
+
+/* 1 and the first equal pair (by the later item) when items repeat, 0 when unique:
+ * sorting by hash keeps this O(n log n) for the large arrays a caller may send. */
+static int find_duplicate(const json_t *v, int depth, size_t *first, size_t *second)
+{
+    size_t n = json_array_size(v);
+    if (n < 2)
+        return 0;
+    hashed *h = malloc(n * sizeof *h);
+    if (!h)
+        return -BERTH_E_NOMEM;
+    for (size_t i = 0; i < n; i++)
+        h[i] = (hashed){value_hash(json_array_get(v, i), depth), i};
+    qsort(h, n, sizeof *h, by_hash);
+    int found = 0;
+    for (size_t i = 0; i < n; i++) {
+        /* Within a run of equal hashes, indices ascend: the nearest equal partner of
+         * item i is the only one that can make the earliest pair. */
+        for (size_t j = i + 1; j < n && h[j].hash == h[i].hash; j++) {
+            size_t a = h[i].index, b = h[j].index;
+            if (!schema_equal(json_array_get(v, a), json_array_get(v, b), depth))
+                continue;
+            if (!found || b < *second || (b == *second && a < *first)) {
+                *first = a;
+                *second = b;
+                found = 1;
+            }
+            break;
+        }
+    }
+    free(h);
+    return found;
+}
+
 static int check_array(const json_t *s, const json_t *v, vctx *c, int depth)
 {
     json_t *k;
@@ -723,10 +821,12 @@ static int check_array(const json_t *s, const json_t *v, vctx *c, int depth)
         return vfail(c, "has %zu item%s, more than the maximum %.0Lf", n, n == 1 ? "" : "s",
                      num(k));
     if (json_is_true(json_object_get(s, "uniqueItems"))) {
-        for (size_t i = 1; i < n; i++)
-            for (size_t j = 0; j < i; j++)
-                if (schema_equal(json_array_get(v, i), json_array_get(v, j), depth))
-                    return vfail(c, "items %zu and %zu are equal, but items must be unique", j, i);
+        size_t a = 0, b = 0;
+        int rc = find_duplicate(v, depth, &a, &b);
+        if (rc == -BERTH_E_NOMEM)
+            return nomem(c);
+        if (rc == 1)
+            return vfail(c, "items %zu and %zu are equal, but items must be unique", a, b);
     }
     k = json_object_get(s, "items");
     if (k) {

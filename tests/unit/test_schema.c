@@ -354,10 +354,30 @@ static void test_arrays(void)
     BAD("{\"uniqueItems\":true}", "[{\"a\":1,\"b\":2},{\"b\":2,\"a\":1}]",
         "items 0 and 1 are equal");
     OK("{\"uniqueItems\":false}", "[1,1]");
+    BAD("{\"uniqueItems\":true}", "[5,3,\"x\",3,5,\"x\"]", "items 1 and 3 are equal");
+    BAD("{\"uniqueItems\":true}", "[[1,{\"a\":[]}],2,[1.0,{\"a\":[]}]]", "items 0 and 2 are equal");
+    OK("{\"uniqueItems\":true}",
+       "[{\"a\":1,\"b\":2},{\"a\":2,\"b\":1},[1,2],[2,1],0.5,-0.5,true,1]");
     OK("{\"items\":false}", "[]");
     BAD("{\"items\":false}", "[1]", "arguments[0]: no value is allowed here");
     BAD("{\"items\":{\"items\":{\"minimum\":0}}}", "[[0],[1,-1]]", "arguments[1][1]: -1 is below");
     OK("{\"minItems\":1}", "{}");
+}
+
+/* uniqueItems on a large array stays fast (sorted by hash, not compared pairwise). */
+static void test_unique_large(void)
+{
+    json_t *schema = parse("{\"uniqueItems\":true}");
+    json_t *inst = json_array();
+    for (int i = 0; i < 200000; i++)
+        json_array_append_new(inst, i % 2 ? json_integer(i) : json_sprintf("s%d", i));
+    berth_error err = {0};
+    CU_ASSERT_EQUAL(berth_schema_validate(schema, inst, &err), 0);
+    json_array_append_new(inst, json_real(199999.0));
+    CU_ASSERT_EQUAL(berth_schema_validate(schema, inst, &err), -BERTH_E_INVALID);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "items 199999 and 200000 are equal"));
+    json_decref(inst);
+    json_decref(schema);
 }
 
 static void test_objects(void)
@@ -474,6 +494,7 @@ static int add_suites(void)
         {"numbers", test_numbers},
         {"strings", test_strings},
         {"arrays", test_arrays},
+        {"unique items, large", test_unique_large},
         {"objects", test_objects},
         {"combinators", test_combinators},
         {"tool schema", test_tool_schema},
