@@ -114,6 +114,7 @@ typedef struct gh_job {
     /* resolved */
     char sha[GIT_OID_HEXSZ + 1]; /* "" until known */
     char *ref_name;              /* the branch or tag built, NULL for a bare commit */
+    char *remote_ref;            /* its full name on the remote, e.g. refs/heads/trunk */
     char *tag;
     char *image_id;
     bool cache_hit;
@@ -530,13 +531,13 @@ static int resolve_remote(gh_job *j, berth_error *err)
         snprintf(name, sizeof name, "refs/heads/%s", j->branch);
         h = find_head(heads, n, name);
         if (!h) {
+            /* An annotated tag: the commit is the peeled entry "^{}". */
             snprintf(name, sizeof name, "refs/tags/%s^{}", j->branch);
             h = find_head(heads, n, name);
+            name[strlen(name) - 3] = '\0';
         }
-        if (!h) {
-            snprintf(name, sizeof name, "refs/tags/%s", j->branch);
+        if (!h)
             h = find_head(heads, n, name);
-        }
         if (!h) {
             char branches[400];
             list_branches(heads, n, branches, sizeof branches);
@@ -546,6 +547,7 @@ static int resolve_remote(gh_job *j, berth_error *err)
             goto out;
         }
         j->ref_name = strdup(j->branch);
+        j->remote_ref = strdup(name);
     } else {
         h = find_head(heads, n, "HEAD");
         if (!h) {
@@ -562,9 +564,10 @@ static int resolve_remote(gh_job *j, berth_error *err)
         for (size_t i = 0; !target && i < n; i++)
             if (has_prefix(heads[i]->name, "refs/heads/") && git_oid_equal(&heads[i]->oid, &h->oid))
                 target = heads[i]->name;
-        if (target)
-            j->ref_name =
-                strdup(has_prefix(target, "refs/heads/") ? target + strlen("refs/heads/") : target);
+        if (target && has_prefix(target, "refs/heads/")) {
+            j->ref_name = strdup(target + strlen("refs/heads/"));
+            j->remote_ref = strdup(target);
+        }
     }
     git_oid_tostr(j->sha, sizeof j->sha, &h->oid);
 out:
@@ -662,10 +665,76 @@ static int clone_error(gh_job *j, const char *what, berth_error *err)
     return berth_error_set(err, code, "%s %s failed: %s", what, j->url, git_msg());
 }
 
-/* Clone without checkout, find the commit, check out its tree detached. */
+/*
+ * Fetch what is needed into a new repository: the one branch or tag named
+ * (libgit2 1.5 cannot fetch shallowly, but it need not fetch the other
+ * branches), or every branch and tag to find a commit. Not git_clone(): it
+ * creates a named remote, whose insteadOf lookup leaks pcre2 match data in
+ * libgit2 1.5 (fixed upstream by libgit2 PR #6382) — a remote created with
+ * GIT_REMOTE_CREATE_SKIP_INSTEADOF does not, and the rewrite is unwanted anyway.
+ */
+static int fetch_into(gh_job *j, const char *path, berth_error *err)
+{
+    git_remote *remote = NULL;
+    char *specs[2] = {NULL, NULL};
+    size_t n_specs = 0;
+    int rc = 0;
+
+    git_repository_init_options io;
+    git_repository_init_options_init(&io, GIT_REPOSITORY_INIT_OPTIONS_VERSION);
+    io.flags = GIT_REPOSITORY_INIT_MKPATH | GIT_REPOSITORY_INIT_NO_REINIT;
+    if (git_repository_init_ext(&j->repo, path, &io) != 0) {
+        rc = berth_error_set(err, BERTH_E_IO, "cannot create a repository in %s: %s", path,
+                             git_msg());
+        goto out;
+    }
+    git_remote_create_options ro;
+    git_remote_create_options_init(&ro, GIT_REMOTE_CREATE_OPTIONS_VERSION);
+    ro.repository = j->repo;
+    ro.flags = GIT_REMOTE_CREATE_SKIP_INSTEADOF | GIT_REMOTE_CREATE_SKIP_DEFAULT_FETCHSPEC;
+    if (git_remote_create_with_opts(&remote, j->url, &ro) != 0) {
+        rc = berth_error_set(err, BERTH_E_INVALID, "repo_url '%s' is not usable: %s", j->url,
+                             git_msg());
+        goto out;
+    }
+
+    int w = 0;
+    if (j->remote_ref && has_prefix(j->remote_ref, "refs/heads/")) {
+        w = asprintf(&specs[n_specs++], "+%s:refs/remotes/origin/%s", j->remote_ref,
+                     j->remote_ref + strlen("refs/heads/"));
+    } else if (j->remote_ref) {
+        w = asprintf(&specs[n_specs++], "+%s:%s", j->remote_ref, j->remote_ref);
+    } else {
+        w = asprintf(&specs[n_specs++], "+refs/heads/*:refs/remotes/origin/*");
+        if (w >= 0)
+            w = asprintf(&specs[n_specs++], "+refs/tags/*:refs/tags/*");
+    }
+    if (w < 0) {
+        specs[--n_specs] = NULL;
+        rc = berth_error_set(err, BERTH_E_NOMEM, "out of memory");
+        goto out;
+    }
+
+    git_fetch_options fo;
+    git_fetch_options_init(&fo, GIT_FETCH_OPTIONS_VERSION);
+    fo.callbacks.transfer_progress = on_transfer;
+    fo.callbacks.payload = j;
+    fo.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE; /* the refspecs say which */
+    fo.update_fetchhead = 0;
+    git_strarray refspecs = {specs, n_specs};
+    if (git_remote_fetch(remote, &refspecs, &fo, NULL) != 0)
+        rc = clone_error(j, "cloning", err);
+out:
+    git_remote_free(remote);
+    for (size_t i = 0; i < n_specs; i++)
+        free(specs[i]);
+    return rc;
+}
+
+/* Fetch into a new temporary directory, find the commit, check out its tree. */
 static int clone_repo(gh_job *j, berth_error *err)
 {
-    git_object *target = NULL;
+    git_object *target = NULL, *found = NULL;
     int rc = 0;
     const char *base = getenv("TMPDIR");
     char *path = NULL;
@@ -685,53 +754,48 @@ static int clone_repo(gh_job *j, berth_error *err)
         rc = berth_error_set(err, BERTH_E_NOMEM, "out of memory");
         goto out;
     }
-
     report(&j->prog, PROG_CLONE_START, true, "cloning");
-    git_clone_options opts;
-    git_clone_options_init(&opts, GIT_CLONE_OPTIONS_VERSION);
-    opts.checkout_opts.checkout_strategy = GIT_CHECKOUT_NONE;
-    opts.fetch_opts.callbacks.transfer_progress = on_transfer;
-    opts.fetch_opts.callbacks.payload = j;
-    /* Tags outside the branches too, so any advertised tag can be built. */
-    opts.fetch_opts.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_ALL;
-    /* Local repositories go through the transport too: progress, cancellation
-     * and the size limit then apply, and no file is hard-linked from the source. */
-    opts.local = GIT_CLONE_NO_LOCAL;
-    if (git_clone(&j->repo, j->url, path, &opts) != 0) {
-        rc = clone_error(j, "cloning", err);
+    if ((rc = fetch_into(j, path, err)) != 0)
         goto out;
-    }
 
     git_oid oid;
     if (j->sha[0]) {
         if (git_oid_fromstr(&oid, j->sha) != 0 ||
-            git_object_lookup(&target, j->repo, &oid, GIT_OBJECT_COMMIT) != 0) {
-            rc = berth_error_set(err, BERTH_E_NOT_FOUND,
-                                 "commit %s is not in %s (only commits reachable from its "
-                                 "branches and tags can be fetched)",
-                                 j->sha, j->url);
+            git_object_lookup(&found, j->repo, &oid, GIT_OBJECT_ANY) != 0 ||
+            git_object_peel(&target, found, GIT_OBJECT_COMMIT) != 0) {
+            if (j->remote_ref)
+                rc = berth_error_set(err, BERTH_E_CONFLICT,
+                                     "%s of %s was moved to another commit while berth fetched "
+                                     "it; try again",
+                                     j->remote_ref, j->url);
+            else
+                rc = berth_error_set(err, BERTH_E_NOT_FOUND,
+                                     "commit %s is not in %s (only commits reachable from its "
+                                     "branches and tags can be fetched)",
+                                     j->sha, j->url);
             goto out;
         }
     } else {
         size_t len = strlen(j->commit_arg);
         int r = git_oid_fromstrn(&oid, j->commit_arg, len);
         if (r == 0)
-            r = git_object_lookup_prefix(&target, j->repo, &oid, len, GIT_OBJECT_COMMIT);
+            r = git_object_lookup_prefix(&found, j->repo, &oid, len, GIT_OBJECT_ANY);
         if (r == GIT_EAMBIGUOUS) {
             rc = berth_error_set(err, BERTH_E_INVALID,
                                  "commit '%s' is ambiguous in %s: give more hex digits",
                                  j->commit_arg, j->url);
             goto out;
         }
-        if (r != 0) {
+        if (r != 0 || git_object_peel(&target, found, GIT_OBJECT_COMMIT) != 0) {
             rc = berth_error_set(err, BERTH_E_NOT_FOUND,
                                  "no commit '%s' in %s (only commits reachable from its "
                                  "branches and tags can be fetched)",
                                  j->commit_arg, j->url);
             goto out;
         }
-        git_oid_tostr(j->sha, sizeof j->sha, git_object_id(target));
     }
+    /* The commit itself, also when a tag's id was given. */
+    git_oid_tostr(j->sha, sizeof j->sha, git_object_id(target));
 
     report(&j->prog, PROG_CHECKOUT, true, "checking out");
     git_checkout_options co;
@@ -746,6 +810,7 @@ static int clone_repo(gh_job *j, berth_error *err)
         goto out;
     }
 out:
+    git_object_free(found);
     git_object_free(target);
     free(path);
     return rc;
@@ -1025,9 +1090,12 @@ static int prepare_image(gh_job *j, berth_error *err)
     if (j->cache_hit)
         return 0;
 
+    char asked[sizeof j->sha];
+    memcpy(asked, j->sha, sizeof asked);
     if ((rc = clone_repo(j, err)) != 0)
         return rc;
-    if (!j->tag && (rc = check_cache(j, err)) != 0)
+    /* Known only now (an abbreviated sha), or a tag's id that named this commit. */
+    if ((!j->tag || strcmp(asked, j->sha) != 0) && (rc = check_cache(j, err)) != 0)
         return rc;
     if (j->cache_hit)
         return 0;
@@ -1067,6 +1135,7 @@ static void job_free(gh_job *j)
     free(j->context_rel);
     free(j->dockerfile_rel);
     free(j->ref_name);
+    free(j->remote_ref);
     free(j->tag);
     free(j->image_id);
     free(j->build_log_tail);

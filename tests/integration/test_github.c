@@ -626,6 +626,19 @@ static void test_abbreviated_commit(void)
     CU_ASSERT_TRUE(json_is_true(json_object_get(r, "cache_hit")));
     CU_ASSERT_TRUE(streq(str(r, "image"), tag_image));
     json_decref(r);
+
+    /* The annotated tag's own object id names its commit. */
+    char *tag_object = NULL;
+    CU_ASSERT_EQUAL_FATAL(run_git(&tag_object, work, "rev-parse", "v1.0", NULL), 0);
+    CU_ASSERT_FALSE(streq(tag_object, sha_a));
+    r = call_cli(json_pack("{s:s,s:s}", "repo_url", git_url, "commit", tag_object));
+    free(tag_object);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    CU_ASSERT_TRUE(streq(str(r, "commit"), sha_a));
+    CU_ASSERT_TRUE(streq(str(r, "stdout"), "trunk-v1\n"));
+    CU_ASSERT_TRUE(json_is_true(json_object_get(r, "cache_hit")));
+    CU_ASSERT_TRUE(streq(str(r, "image"), tag_image));
+    json_decref(r);
 }
 
 static void test_context_path(void)
