@@ -182,13 +182,15 @@ static int parse_volumes(exec_priv *p, const berth_policy *pol, const json_t *v,
         int rc = berth_policy_check_volume(pol, host, err);
         if (rc != 0)
             return rc;
-        /* Mount what was checked: the resolved path, not a name that could
-         * be re-pointed between the check and the mount. */
+        /* Mount the resolved path, checked again: a name could be re-pointed
+         * between the check and the mount. */
         char resolved[PATH_MAX];
         if (!realpath(host, resolved))
             return berth_error_set(err, BERTH_E_INVALID,
                                    "volumes: host path '%s' cannot be resolved: %s", host,
                                    strerror(errno));
+        if ((rc = berth_policy_check_volume(pol, resolved, err)) != 0)
+            return rc;
         char *src = own(p, resolved, strlen(resolved));
         char *dst = own(p, target, tlen);
         if (!src || !dst || push_mount(p, src, dst, ro) != 0)
@@ -873,6 +875,20 @@ json_t *berth_exec_run(berth_call *call, berth_exec *ex)
                  "the container ran out of memory (memory_limit %s) and was killed (exit code "
                  "%d); raise memory_limit or use less memory",
                  sz, r.exit_code);
+        message = msg;
+    } else if (r.exit_code == 137) {
+        /* The engine's OOMKilled flag can arrive after the exit (an event
+         * race), so a SIGKILL names the likely causes. */
+        char sz[32];
+        berth_format_size(p->memory, sz, sizeof sz);
+        snprintf(msg, sizeof msg,
+                 "the command was killed by signal 9 (exit code 137): it may have run out of "
+                 "memory (memory_limit %s), or the container was stopped",
+                 sz);
+        message = msg;
+    } else if (r.exit_code > 128 && r.exit_code < 160) {
+        snprintf(msg, sizeof msg, "the command was killed by signal %d (exit code %d)",
+                 r.exit_code - 128, r.exit_code);
         message = msg;
     } else if (r.exit_code != 0) {
         snprintf(msg, sizeof msg, "the command exited with code %d", r.exit_code);

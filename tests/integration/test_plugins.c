@@ -612,8 +612,14 @@ static void test_run_oom(void)
              "{\"image\":\"%s\",\"memory_limit\":\"8m\",\"command\":\"sh -c 'x=$(head -c "
              "50000000 /dev/zero | tr \\\"\\\\\\\\0\\\" a); echo ${#x}'\"}");
     CU_ASSERT_FALSE(success(c.result));
-    CU_ASSERT_TRUE(json_is_true(json_object_get(c.result, "oom_killed")));
+    /* The engine may set OOMKilled only after the exit was reported; then
+     * the SIGKILL's message still names memory. */
+    CU_ASSERT_TRUE(json_is_true(json_object_get(c.result, "oom_killed")) ||
+                   num(c.result, "exit_code") == 137);
     CU_ASSERT_PTR_NOT_NULL(strstr(str(c.result, "error_message"), "memory"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(str(c.result, "error_message"), "8m"));
+    if (!json_is_true(json_object_get(c.result, "oom_killed")))
+        fprintf(stderr, "note: OOMKilled not reported by the engine: %s\n", c.out);
     call_free(&c);
 }
 

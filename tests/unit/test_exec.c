@@ -422,6 +422,13 @@ static void test_volumes(void)
 
     snprintf(text, sizeof text, "{\"image\":\"busybox\",\"volumes\":{\"%s/..\":\"/up\"}}", dir);
     CU_ASSERT_EQUAL(prepare_fails(text, NULL), BERTH_E_POLICY);
+    /* A link out of the allowed root is followed, and refused. */
+    char link[2048];
+    snprintf(link, sizeof link, "%s/escape", dir);
+    CU_ASSERT_EQUAL_FATAL(symlink("/etc", link), 0);
+    snprintf(text, sizeof text, "{\"image\":\"busybox\",\"volumes\":{\"%s\":\"/etc2\"}}",
+             link);
+    CU_ASSERT_EQUAL(prepare_fails(text, "/etc"), BERTH_E_POLICY);
     policy.allowed_volume_roots = saved;
     policy.n_allowed_volume_roots = n_saved;
     free(root);
