@@ -1391,6 +1391,51 @@ static int cleanup_container(berth_docker *d, const char *id, bool kill_first, b
     return rc;
 }
 
+static int oom_line(void *ud, char *line, size_t len)
+{
+    bool *seen = ud;
+    json_t *j = json_loadb(line, len, 0, NULL);
+    const char *a = json_string_value(json_object_get(j, "Action"));
+    if (!a)
+        a = json_string_value(json_object_get(j, "status"));
+    if (a && strcmp(a, "oom") == 0)
+        *seen = true;
+    json_decref(j);
+    return 0;
+}
+
+/* Whether the engine logged an "oom" event for the container. Engine 20.10
+ * sets State.OOMKilled only when the OOM reaches it before the exit (and
+ * can give one container's OOM to another's exit), while the event itself
+ * is always logged. A kill by SIGKILL may have its event still in flight,
+ * so then the query waits up to a second for it. */
+static bool oom_event_seen(berth_docker *d, const char *id, double since_unix, bool wait)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    double until = (double)now.tv_sec + now.tv_nsec / 1e9 + (wait ? 1.0 : 0.05);
+    berth_buf path = {0};
+    json_t *f =
+        json_pack("{s:[s],s:[s],s:[s]}", "container", id, "type", "container", "event", "oom");
+    bool seen = false;
+    http_call c = {.method = "GET",
+                   .streaming = true,
+                   .deadline = berth_now() + (wait ? 1.0 : 0.05) + d->request_timeout_s,
+                   .on_line = oom_line,
+                   .line_ctx = &seen};
+    if (!f || berth_buf_printf(&path, "/events?since=%.3f&until=%.3f", since_unix, until) != 0 ||
+        append_query_json(&path, "filters", f) != 0)
+        goto out;
+    c.path = path.data;
+    berth_error e = {0};
+    call(d, &c, "container events", 0, &e);
+out:
+    json_decref(f);
+    berth_buf_free(&path);
+    http_call_free(&c);
+    return seen;
+}
+
 /* A container that does not start keeps the engine's own mapping: 400 for a
  * bad command (INVALID), 404 for a missing network (NOT_FOUND), else ENGINE;
  * unlike container_action a 404 here is not about the container. */
@@ -1426,6 +1471,7 @@ static int sock_run(berth_docker *d, const berth_run_spec *spec, berth_run_resul
     enum pump_end end = PUMP_EOF;
     bool started = false;
     double t0 = berth_now();
+    double created_unix = (double)time(NULL);
 
     berth_output_sink_init(&sink, spec);
     berth_demux_init(&dm);
@@ -1462,6 +1508,8 @@ static int sock_run(berth_docker *d, const berth_run_spec *spec, berth_run_resul
         if (rc == 0) {
             out->exit_code = st.exit_code;
             out->oom_killed = st.oom_killed;
+            if (!out->oom_killed && spec->memory_bytes > 0)
+                out->oom_killed = oom_event_seen(d, id, created_unix - 1, st.exit_code == 137);
         }
         berth_container_state_free(&st);
     } else {
