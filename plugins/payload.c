@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* clang-format off */
 static const char input_schema[] =
     "{\"type\":\"object\",\"properties\":{" BERTH_EXEC_PROP_IMAGE ","
     "\"payload\":{\"type\":\"string\",\"description\":\"Payload content: a script or data. "
@@ -41,6 +42,7 @@ static const char input_schema[] =
     "payload itself when it is executable, else the image's entrypoint.\"},"
     BERTH_EXEC_PROP_COMMAND "," BERTH_EXEC_PROPS_COMMON(300) "},"
     "\"required\":[\"image\",\"payload\"],\"additionalProperties\":false}";
+/* clang-format on */
 
 /* An absolute path without '.' or '..' components, not the root. */
 static int check_payload_path(const char *p, berth_error *err)
@@ -111,8 +113,12 @@ static json_t *run_payload(berth_call *call, const json_t *args)
         goto fail;
     bool shebang = len >= 2 && memcmp(data, "#!", 2) == 0;
     bool executable = shebang || json_is_true(json_object_get(args, "executable"));
-    berth_file f = {.path = path, .data = data, .len = len, .mode = executable ? 0755 : 0644,
-                    .uid = 0, .gid = 0};
+    berth_file f = {.path = path,
+                    .data = data,
+                    .len = len,
+                    .mode = executable ? 0755 : 0644,
+                    .uid = 0,
+                    .gid = 0};
     if (berth_exec_add_file(&ex, &f, &err) != 0)
         goto fail;
     if (!ex.spec.entrypoint_set && !ex.spec.cmd && executable) {

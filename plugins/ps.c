@@ -45,10 +45,9 @@ static json_t *container_json(const berth_container_info *c)
     struct tm tm;
     if (gmtime_r(&t, &tm))
         strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "ID", id, "Names",
-                     c->name ? c->name : "", "Status", c->status ? c->status : "", "Image",
-                     c->image ? c->image : "", "State", c->state ? c->state : "", "Created",
-                     created);
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "ID", id, "Names", c->name ? c->name : "",
+                     "Status", c->status ? c->status : "", "Image", c->image ? c->image : "",
+                     "State", c->state ? c->state : "", "Created", created);
 }
 
 static json_t *list_containers(berth_call *call, const json_t *args)
@@ -76,8 +75,7 @@ static json_t *list_containers(berth_call *call, const json_t *args)
     }
     result = json_pack("{s:b, s:O, s:I, s:s, s:s?}", "success", rc == 0, "containers", items,
                        "count", (json_int_t)json_array_size(items), "scope",
-                       see_all ? "all" : "berth", "error_message",
-                       rc == 0 ? NULL : err.message);
+                       see_all ? "all" : "berth", "error_message", rc == 0 ? NULL : err.message);
     if (!result)
         goto nomem;
     if (rc == 0)
@@ -107,5 +105,5 @@ static const berth_tool tools[] = {
 };
 
 BERTH_PLUGIN_DEFINE(.name = "ps", .version = PACKAGE_VERSION,
-                    .description = "list_running_containers: berth's containers",
-                    .tools = tools, .n_tools = BERTH_COUNT(tools));
+                    .description = "list_running_containers: berth's containers", .tools = tools,
+                    .n_tools = BERTH_COUNT(tools));

@@ -141,10 +141,9 @@ static json_t *pull_image(berth_call *call, const json_t *args)
                             .ud = &pp};
     rc = berth_docker_pull(d, &spec, &pr, &err);
 out:;
-    json_t *result =
-        json_pack("{s:b, s:s, s:s?, s:s?, s:s?, s:s?}", "success", rc == 0, "image",
-                  image ? image : "", "image_id", pr.image_id, "digest", pr.digest, "status",
-                  pr.status, "error_message", rc == 0 ? NULL : err.message);
+    json_t *result = json_pack("{s:b, s:s, s:s?, s:s?, s:s?, s:s?}", "success", rc == 0, "image",
+                               image ? image : "", "image_id", pr.image_id, "digest", pr.digest,
+                               "status", pr.status, "error_message", rc == 0 ? NULL : err.message);
     if (result) {
         /* The schema wants every member present: null where there is none. */
         const char *keys[] = {"image_id", "digest", "status", "error_message"};

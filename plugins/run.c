@@ -9,10 +9,12 @@
 #include <berth/exec.h>
 #include <berth/plugin.h>
 
+/* clang-format off */
 static const char input_schema[] =
     "{\"type\":\"object\",\"properties\":{" BERTH_EXEC_PROP_IMAGE "," BERTH_EXEC_PROP_COMMAND
     "," BERTH_EXEC_PROP_ENTRYPOINT "," BERTH_EXEC_PROPS_COMMON(300) "},"
     "\"required\":[\"image\"],\"additionalProperties\":false}";
+/* clang-format on */
 
 static json_t *run_container(berth_call *call, const json_t *args)
 {

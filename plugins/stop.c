@@ -33,8 +33,7 @@ static bool owned_by_berth(const berth_container_state *s)
 {
     for (size_t i = 0; i < s->n_labels; i++)
         if (s->labels[i].key && strcmp(s->labels[i].key, BERTH_LABEL_OWNER) == 0)
-            return s->labels[i].value &&
-                   strcmp(s->labels[i].value, BERTH_LABEL_OWNER_VALUE) == 0;
+            return s->labels[i].value && strcmp(s->labels[i].value, BERTH_LABEL_OWNER_VALUE) == 0;
     return false;
 }
 
@@ -91,8 +90,8 @@ static json_t *stop_container(berth_call *call, const json_t *args)
     rc = berth_docker_stop(d, st.id ? st.id : id, timeout, &err);
 out:
     berth_container_state_free(&st);
-    json_t *result = json_pack("{s:b, s:s, s:s?}", "success", rc == 0, "container_id",
-                               id ? id : "", "error_message", rc == 0 ? NULL : err.message);
+    json_t *result = json_pack("{s:b, s:s, s:s?}", "success", rc == 0, "container_id", id ? id : "",
+                               "error_message", rc == 0 ? NULL : err.message);
     if (!result) {
         berth_call_fail(call, BERTH_E_NOMEM, "out of memory");
         return NULL;
@@ -117,5 +116,5 @@ static const berth_tool tools[] = {
 };
 
 BERTH_PLUGIN_DEFINE(.name = "stop", .version = PACKAGE_VERSION,
-                    .description = "stop_container: stop one of berth's containers",
-                    .tools = tools, .n_tools = BERTH_COUNT(tools));
+                    .description = "stop_container: stop one of berth's containers", .tools = tools,
+                    .n_tools = BERTH_COUNT(tools));

@@ -29,7 +29,7 @@
 #define RESPONSE_BUDGET ((size_t)7 * 1024 * 1024)
 /* Progress: at most one report per interval, and no message above this. */
 #define FLUSH_INTERVAL_S 0.1
-#define PROGRESS_CHUNK ((size_t)64 * 1024)
+#define PROGRESS_CHUNK   ((size_t)64 * 1024)
 
 /* ------------------------------------------------------------ storage */
 
@@ -86,8 +86,7 @@ static int get_string(const json_t *args, const char *key, const char **out, ber
         return berth_error_set(err, BERTH_E_INVALID, "%s: expected a string", key);
     const char *s = json_string_value(v);
     if (strlen(s) != json_string_length(v))
-        return berth_error_set(err, BERTH_E_INVALID, "%s: must not contain a NUL character",
-                               key);
+        return berth_error_set(err, BERTH_E_INVALID, "%s: must not contain a NUL character", key);
     *out = s;
     return 0;
 }
@@ -153,8 +152,7 @@ static int push_mount(exec_priv *p, const char *source, const char *target, bool
     return 0;
 }
 
-static int parse_volumes(exec_priv *p, const berth_policy *pol, const json_t *v,
-                         berth_error *err)
+static int parse_volumes(exec_priv *p, const berth_policy *pol, const json_t *v, berth_error *err)
 {
     const char *host;
     json_t *val;
@@ -173,8 +171,8 @@ static int parse_volumes(exec_priv *p, const berth_policy *pol, const json_t *v,
             tlen -= 3;
         }
         if (host[0] != '/')
-            return berth_error_set(err, BERTH_E_INVALID,
-                                   "volumes: host path '%s' must be absolute", host);
+            return berth_error_set(err, BERTH_E_INVALID, "volumes: host path '%s' must be absolute",
+                                   host);
         if (tlen == 0 || target[0] != '/')
             return berth_error_set(err, BERTH_E_INVALID,
                                    "volumes.%s: container path '%s' must be absolute", host,
@@ -268,14 +266,12 @@ int berth_exec_prepare(berth_call *call, const json_t *args, berth_exec *ex, ber
         {
             if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v)) {
                 rc = berth_error_set(err, BERTH_E_INVALID,
-                                     "environment.%s: expected a string without NUL characters",
-                                     k);
+                                     "environment.%s: expected a string without NUL characters", k);
                 goto out;
             }
             if (!*k || strchr(k, '=')) {
                 rc = berth_error_set(err, BERTH_E_INVALID,
-                                     "environment: name '%s' must be non-empty and without '='",
-                                     k);
+                                     "environment: name '%s' must be non-empty and without '='", k);
                 goto out;
             }
             p->env[s->n_env++] = (berth_kv){k, json_string_value(v)};
@@ -345,8 +341,8 @@ int berth_exec_prepare(berth_call *call, const json_t *args, berth_exec *ex, ber
         goto out;
     }
     if (s->user && (!*s->user || s->user[0] == '-')) {
-        rc = berth_error_set(err, BERTH_E_INVALID,
-                             "user '%s' is not a user name, uid or uid:gid", s->user);
+        rc = berth_error_set(err, BERTH_E_INVALID, "user '%s' is not a user name, uid or uid:gid",
+                             s->user);
         goto out;
     }
     json_t *ro = json_object_get(args, "read_only");
@@ -500,8 +496,7 @@ static int bind_file(exec_priv *p, berth_run_spec *s, const berth_file *f, berth
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0) {
-            rc = berth_error_set(err, BERTH_E_IO, "cannot write '%s': %s", path,
-                                 strerror(errno));
+            rc = berth_error_set(err, BERTH_E_IO, "cannot write '%s': %s", path, strerror(errno));
             goto out;
         }
         d += w;
@@ -794,11 +789,11 @@ static json_t *result_object(bool success, int exit_code, const char *out, const
                              uint64_t err_bytes, bool base64)
 {
     return json_pack("{s:b, s:i, s:s, s:s, s:f, s:s?, s:s?, s:b, s:b, s:b, s:b, s:I, s:I, s:s}",
-                     "success", success, "exit_code", exit_code, "stdout", out ? out : "",
-                     "stderr", err_text ? err_text : "", "execution_time", t, "error_message",
-                     message, "error_code", code, "timed_out", timed_out, "oom_killed", oom,
-                     "cancelled", cancelled, "truncated", truncated, "stdout_bytes",
-                     (json_int_t)out_bytes, "stderr_bytes", (json_int_t)err_bytes, "encoding",
+                     "success", success, "exit_code", exit_code, "stdout", out ? out : "", "stderr",
+                     err_text ? err_text : "", "execution_time", t, "error_message", message,
+                     "error_code", code, "timed_out", timed_out, "oom_killed", oom, "cancelled",
+                     cancelled, "truncated", truncated, "stdout_bytes", (json_int_t)out_bytes,
+                     "stderr_bytes", (json_int_t)err_bytes, "encoding",
                      base64 ? "base64" : "utf-8");
 }
 

@@ -69,120 +69,122 @@ extern "C" {
 /** A command line: a string (split like a POSIX shell, without expansion) or an argv array. */
 #define BERTH_EXEC_TYPE_ARGV "\"type\":[\"string\",\"array\"],\"items\":{\"type\":\"string\"}"
 
-#define BERTH_EXEC_PROP_IMAGE                                                                     \
-    "\"image\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":255,"                        \
-    "\"description\":\"Image reference, e.g. busybox:latest or "                               \
-    "127.0.0.1:5000/team/tool:1.2. It must be present locally (pull it first with "            \
+#define BERTH_EXEC_PROP_IMAGE                                                                      \
+    "\"image\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":255,"                            \
+    "\"description\":\"Image reference, e.g. busybox:latest or "                                   \
+    "127.0.0.1:5000/team/tool:1.2. It must be present locally (pull it first with "                \
     "pull_docker_image).\"}"
 
-#define BERTH_EXEC_PROP_COMMAND                                                                   \
-    "\"command\":{" BERTH_EXEC_TYPE_ARGV ",\"description\":\"Command to run: an array of "    \
-    "arguments, or a string split like a POSIX shell does (quotes and backslashes, no "        \
+#define BERTH_EXEC_PROP_COMMAND                                                                    \
+    "\"command\":{" BERTH_EXEC_TYPE_ARGV ",\"description\":\"Command to run: an array of "         \
+    "arguments, or a string split like a POSIX shell does (quotes and backslashes, no "            \
     "variable expansion), e.g. \\\"sh -c 'echo $((2+2))'\\\". Default: the image's CMD.\"}"
 
-#define BERTH_EXEC_PROP_ENTRYPOINT                                                                \
-    "\"entrypoint\":{" BERTH_EXEC_TYPE_ARGV ",\"description\":\"Replaces the image's "         \
-    "entrypoint: a string (split like a POSIX shell) or an array; \\\"\\\" or [] clears "      \
+#define BERTH_EXEC_PROP_ENTRYPOINT                                                                 \
+    "\"entrypoint\":{" BERTH_EXEC_TYPE_ARGV ",\"description\":\"Replaces the image's "             \
+    "entrypoint: a string (split like a POSIX shell) or an array; \\\"\\\" or [] clears "          \
     "it.\"}"
 
-#define BERTH_EXEC_PROP_ENVIRONMENT                                                               \
-    "\"environment\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\"},"     \
+#define BERTH_EXEC_PROP_ENVIRONMENT                                                                \
+    "\"environment\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\"},"         \
     "\"description\":\"Environment variables, name to value.\"}"
 
 /** Docker size: digits with an optional unit b, k, m, g (kb, mb, gb), case-insensitive. */
 #define BERTH_EXEC_SIZE_PATTERN "^[0-9]+([bBkKmMgG]|[kKmMgG][bB])?$"
 
-#define BERTH_EXEC_PROP_MEMORY_LIMIT                                                              \
-    "\"memory_limit\":{\"type\":\"string\",\"pattern\":\"" BERTH_EXEC_SIZE_PATTERN "\","      \
-    "\"default\":\"2g\",\"description\":\"Memory limit, e.g. 512m or 2g (no swap beyond "      \
+#define BERTH_EXEC_PROP_MEMORY_LIMIT                                                               \
+    "\"memory_limit\":{\"type\":\"string\",\"pattern\":\"" BERTH_EXEC_SIZE_PATTERN "\","           \
+    "\"default\":\"2g\",\"description\":\"Memory limit, e.g. 512m or 2g (no swap beyond "          \
     "it). Above the policy's maximum is refused.\"}"
 
-#define BERTH_EXEC_PROP_CPU_LIMIT                                                                 \
-    "\"cpu_limit\":{\"type\":\"number\",\"exclusiveMinimum\":0,\"description\":\"CPUs, e.g. " \
+#define BERTH_EXEC_PROP_CPU_LIMIT                                                                  \
+    "\"cpu_limit\":{\"type\":\"number\",\"exclusiveMinimum\":0,\"description\":\"CPUs, e.g. "      \
     "1.0 or 2.5. Above the policy's maximum is refused.\"}"
 
 /** `def` is the default in seconds, a bare integer token (300, 600). */
-#define BERTH_EXEC_PROP_TIMEOUT(def)                                                              \
-    "\"timeout\":{\"type\":\"integer\",\"minimum\":1,\"default\":" #def ","                    \
-    "\"description\":\"Seconds before the container is killed and removed (default " #def     \
-    ").\"}"
+#define BERTH_EXEC_PROP_TIMEOUT(def)                                                               \
+    "\"timeout\":{\"type\":\"integer\",\"minimum\":1,\"default\":" #def ","                        \
+    "\"description\":\"Seconds before the container is killed and removed (default " #def ").\"}"
 
-#define BERTH_EXEC_PROP_NETWORK_MODE                                                              \
-    "\"network_mode\":{\"type\":\"string\",\"minLength\":1,\"default\":\"none\","              \
-    "\"description\":\"Network: none (default), or one the policy allows (bridge, host, a "    \
+#define BERTH_EXEC_PROP_NETWORK_MODE                                                               \
+    "\"network_mode\":{\"type\":\"string\",\"minLength\":1,\"default\":\"none\","                  \
+    "\"description\":\"Network: none (default), or one the policy allows (bridge, host, a "        \
     "network name).\"}"
 
-#define BERTH_EXEC_PROP_WORKING_DIR                                                               \
-    "\"working_dir\":{\"type\":\"string\",\"pattern\":\"^/\",\"description\":\"Absolute "     \
+#define BERTH_EXEC_PROP_WORKING_DIR                                                                \
+    "\"working_dir\":{\"type\":\"string\",\"pattern\":\"^/\",\"description\":\"Absolute "          \
     "working directory in the container.\"}"
 
-#define BERTH_EXEC_PROP_USER                                                                      \
-    "\"user\":{\"type\":\"string\",\"minLength\":1,\"pattern\":\"^[^-]\",\"description\":"    \
+#define BERTH_EXEC_PROP_USER                                                                       \
+    "\"user\":{\"type\":\"string\",\"minLength\":1,\"pattern\":\"^[^-]\",\"description\":"         \
     "\"User to run as: a name, uid or uid:gid, e.g. 65534:65534.\"}"
 
-#define BERTH_EXEC_PROP_READ_ONLY                                                                 \
-    "\"read_only\":{\"type\":\"boolean\",\"default\":false,\"description\":\"Read-only root "   \
+#define BERTH_EXEC_PROP_READ_ONLY                                                                  \
+    "\"read_only\":{\"type\":\"boolean\",\"default\":false,\"description\":\"Read-only root "      \
     "filesystem, with a fresh writable tmpfs at /tmp.\"}"
 
-#define BERTH_EXEC_PROP_VOLUMES                                                                   \
-    "\"volumes\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\","          \
-    "\"pattern\":\"^/\"},\"description\":\"Bind mounts, host_path to container_path; append "  \
-    "':ro' to the container path for read-only. Host paths must lie under a root the policy "  \
+#define BERTH_EXEC_PROP_VOLUMES                                                                    \
+    "\"volumes\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\","              \
+    "\"pattern\":\"^/\"},\"description\":\"Bind mounts, host_path to container_path; append "      \
+    "':ro' to the container path for read-only. Host paths must lie under a root the policy "      \
     "allows (none by default).\"}"
 
-#define BERTH_EXEC_PROP_GPUS                                                                      \
-    "\"gpus\":{\"anyOf\":[{\"type\":\"string\",\"enum\":[\"all\"]},{\"type\":\"integer\","     \
-    "\"minimum\":1}],\"description\":\"GPUs to request: \\\"all\\\" or a count. The engine "    \
+#define BERTH_EXEC_PROP_GPUS                                                                       \
+    "\"gpus\":{\"anyOf\":[{\"type\":\"string\",\"enum\":[\"all\"]},{\"type\":\"integer\","         \
+    "\"minimum\":1}],\"description\":\"GPUs to request: \\\"all\\\" or a count. The engine "       \
     "needs a GPU runtime.\"}"
 
-#define BERTH_EXEC_PROP_MAX_OUTPUT_BYTES                                                          \
-    "\"max_output_bytes\":{\"type\":\"integer\",\"minimum\":1,\"description\":\"Bytes kept "   \
-    "per stream (default from the policy, 1 MiB); the rest is counted and dropped, and "       \
+#define BERTH_EXEC_PROP_MAX_OUTPUT_BYTES                                                           \
+    "\"max_output_bytes\":{\"type\":\"integer\",\"minimum\":1,\"description\":\"Bytes kept "       \
+    "per stream (default from the policy, 1 MiB); the rest is counted and dropped, and "           \
     "truncated is set.\"}"
 
-#define BERTH_EXEC_PROP_OUTPUT_ENCODING                                                           \
-    "\"output_encoding\":{\"type\":\"string\",\"enum\":[\"text\",\"base64\"],\"default\":"    \
-    "\"text\",\"description\":\"text: UTF-8, invalid bytes replaced by U+FFFD; base64: the "   \
+#define BERTH_EXEC_PROP_OUTPUT_ENCODING                                                            \
+    "\"output_encoding\":{\"type\":\"string\",\"enum\":[\"text\",\"base64\"],\"default\":"         \
+    "\"text\",\"description\":\"text: UTF-8, invalid bytes replaced by U+FFFD; base64: the "       \
     "exact bytes of stdout and stderr, base64-encoded.\"}"
 
-#define BERTH_EXEC_PROP_STDIN                                                                     \
-    "\"stdin\":{\"type\":\"string\",\"description\":\"Text written to the command's standard " \
+#define BERTH_EXEC_PROP_STDIN                                                                      \
+    "\"stdin\":{\"type\":\"string\",\"description\":\"Text written to the command's standard "     \
     "input, which is then closed.\"}"
 
 /** Every common parameter except image, command and entrypoint; `def_timeout` as above. */
-#define BERTH_EXEC_PROPS_COMMON(def_timeout)                                                      \
-    BERTH_EXEC_PROP_ENVIRONMENT "," BERTH_EXEC_PROP_MEMORY_LIMIT "," BERTH_EXEC_PROP_CPU_LIMIT  \
-    "," BERTH_EXEC_PROP_TIMEOUT(def_timeout) "," BERTH_EXEC_PROP_NETWORK_MODE                  \
-    "," BERTH_EXEC_PROP_WORKING_DIR "," BERTH_EXEC_PROP_USER "," BERTH_EXEC_PROP_READ_ONLY    \
-    "," BERTH_EXEC_PROP_VOLUMES "," BERTH_EXEC_PROP_GPUS "," BERTH_EXEC_PROP_MAX_OUTPUT_BYTES  \
-    "," BERTH_EXEC_PROP_OUTPUT_ENCODING "," BERTH_EXEC_PROP_STDIN
+#define BERTH_EXEC_PROPS_COMMON(def_timeout)                                                       \
+    BERTH_EXEC_PROP_ENVIRONMENT                                                                    \
+        "," BERTH_EXEC_PROP_MEMORY_LIMIT "," BERTH_EXEC_PROP_CPU_LIMIT                             \
+        "," BERTH_EXEC_PROP_TIMEOUT(                                                               \
+            def_timeout) "," BERTH_EXEC_PROP_NETWORK_MODE "," BERTH_EXEC_PROP_WORKING_DIR          \
+                         "," BERTH_EXEC_PROP_USER "," BERTH_EXEC_PROP_READ_ONLY                    \
+                         "," BERTH_EXEC_PROP_VOLUMES "," BERTH_EXEC_PROP_GPUS                      \
+                         "," BERTH_EXEC_PROP_MAX_OUTPUT_BYTES "," BERTH_EXEC_PROP_OUTPUT_ENCODING  \
+                         "," BERTH_EXEC_PROP_STDIN
 
 /** The result's properties (for tools that add their own, e.g. image_id). */
-#define BERTH_EXEC_RESULT_PROPS                                                                   \
-    "\"success\":{\"type\":\"boolean\"},"                                                        \
-    "\"exit_code\":{\"type\":\"integer\",\"description\":\"-1 when the command never exited\"}," \
-    "\"stdout\":{\"type\":\"string\"},"                                                          \
-    "\"stderr\":{\"type\":\"string\"},"                                                          \
-    "\"execution_time\":{\"type\":\"number\",\"description\":\"seconds\"},"                    \
-    "\"error_message\":{\"type\":[\"string\",\"null\"]},"                                        \
-    "\"error_code\":{\"type\":[\"string\",\"null\"]},"                                           \
-    "\"timed_out\":{\"type\":\"boolean\"},"                                                      \
-    "\"oom_killed\":{\"type\":\"boolean\"},"                                                     \
-    "\"cancelled\":{\"type\":\"boolean\"},"                                                      \
-    "\"truncated\":{\"type\":\"boolean\"},"                                                      \
-    "\"stdout_bytes\":{\"type\":\"integer\",\"minimum\":0},"                                     \
-    "\"stderr_bytes\":{\"type\":\"integer\",\"minimum\":0},"                                     \
+#define BERTH_EXEC_RESULT_PROPS                                                                    \
+    "\"success\":{\"type\":\"boolean\"},"                                                          \
+    "\"exit_code\":{\"type\":\"integer\",\"description\":\"-1 when the command never exited\"},"   \
+    "\"stdout\":{\"type\":\"string\"},"                                                            \
+    "\"stderr\":{\"type\":\"string\"},"                                                            \
+    "\"execution_time\":{\"type\":\"number\",\"description\":\"seconds\"},"                        \
+    "\"error_message\":{\"type\":[\"string\",\"null\"]},"                                          \
+    "\"error_code\":{\"type\":[\"string\",\"null\"]},"                                             \
+    "\"timed_out\":{\"type\":\"boolean\"},"                                                        \
+    "\"oom_killed\":{\"type\":\"boolean\"},"                                                       \
+    "\"cancelled\":{\"type\":\"boolean\"},"                                                        \
+    "\"truncated\":{\"type\":\"boolean\"},"                                                        \
+    "\"stdout_bytes\":{\"type\":\"integer\",\"minimum\":0},"                                       \
+    "\"stderr_bytes\":{\"type\":\"integer\",\"minimum\":0},"                                       \
     "\"encoding\":{\"type\":\"string\",\"enum\":[\"utf-8\",\"base64\"]}"
 
 /** The result's required members, inside a "required" array. */
-#define BERTH_EXEC_RESULT_REQUIRED                                                                \
-    "\"success\",\"exit_code\",\"stdout\",\"stderr\",\"execution_time\",\"error_message\","    \
+#define BERTH_EXEC_RESULT_REQUIRED                                                                 \
+    "\"success\",\"exit_code\",\"stdout\",\"stderr\",\"execution_time\",\"error_message\","        \
     "\"timed_out\",\"oom_killed\",\"truncated\",\"stdout_bytes\",\"stderr_bytes\",\"encoding\""
 
 /** The output schema of the run tools. */
-#define BERTH_EXEC_OUTPUT_SCHEMA                                                                  \
-    "{\"type\":\"object\",\"properties\":{" BERTH_EXEC_RESULT_PROPS "},\"required\":["         \
-    BERTH_EXEC_RESULT_REQUIRED "]}"
+#define BERTH_EXEC_OUTPUT_SCHEMA                                                                   \
+    "{\"type\":\"object\",\"properties\":{" BERTH_EXEC_RESULT_PROPS                                \
+    "},\"required\":[" BERTH_EXEC_RESULT_REQUIRED "]}"
 
 /* ---------------------------------------------------------------- runs */
 

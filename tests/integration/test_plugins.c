@@ -48,8 +48,8 @@ static size_t berth_prefix(const char **argv, size_t cap, berth_argv *lt)
         berth_shell_split(getenv("LIBTOOL"), lt, NULL) == 0) {
         for (size_t i = 0; i < lt->n && n < cap; i++)
             argv[n++] = lt->v[i];
-        static const char *const vargs[] = {"--mode=execute",   "valgrind",
-                                            "--quiet",          "--error-exitcode=97",
+        static const char *const vargs[] = {"--mode=execute",    "valgrind",
+                                            "--quiet",           "--error-exitcode=97",
                                             "--leak-check=full", "--errors-for-leak-kinds=definite",
                                             "--track-fds=no"};
         for (size_t i = 0; i < sizeof vargs / sizeof vargs[0] && n < cap; i++)
@@ -473,7 +473,8 @@ static void test_run_output_cap(void)
 {
     call_out c;
     call_img(&c, "execute_docker_container",
-             "{\"image\":\"%s\",\"command\":\"sh -c 'head -c 3000000 /dev/zero | tr \\\"\\\\\\\\0\\\" a; "
+             "{\"image\":\"%s\",\"command\":\"sh -c 'head -c 3000000 /dev/zero | tr "
+             "\\\"\\\\\\\\0\\\" a; "
              "echo tail >&2'\",\"max_output_bytes\":1000}");
     CU_ASSERT_TRUE(success(c.result));
     CU_ASSERT_TRUE(json_is_true(json_object_get(c.result, "truncated")));
@@ -485,7 +486,8 @@ static void test_run_output_cap(void)
 
     /* The default cap (1 MiB per stream) applies without asking. */
     call_img(&c, "execute_docker_container",
-             "{\"image\":\"%s\",\"command\":\"sh -c 'head -c 3000000 /dev/zero | tr \\\"\\\\\\\\0\\\" b'\"}");
+             "{\"image\":\"%s\",\"command\":\"sh -c 'head -c 3000000 /dev/zero | tr "
+             "\\\"\\\\\\\\0\\\" b'\"}");
     CU_ASSERT_TRUE(success(c.result));
     CU_ASSERT_TRUE(json_is_true(json_object_get(c.result, "truncated")));
     CU_ASSERT_EQUAL(strlen(str(c.result, "stdout")), 1024 * 1024);
@@ -596,7 +598,8 @@ static void test_run_engine_down(void)
 static void test_run_gpus(void)
 {
     call_out c;
-    call_img(&c, "execute_docker_container", "{\"image\":\"%s\",\"command\":\"true\",\"gpus\":\"all\"}");
+    call_img(&c, "execute_docker_container",
+             "{\"image\":\"%s\",\"command\":\"true\",\"gpus\":\"all\"}");
     CU_ASSERT_FALSE(success(c.result));
     CU_ASSERT_EQUAL(num(c.result, "exit_code"), -1);
     CU_ASSERT_NOT_EQUAL(str(c.result, "error_message")[0], '\0');
@@ -767,9 +770,14 @@ static char *find_berth_container(const char *marker)
 {
     for (int tries = 0; tries < 300; tries++) {
         char *out = NULL;
-        const char *args[] = {"ps", "-q", "--no-trunc", "--filter",
-                              "label=berth.owner=berth", "--filter",
-                              "label=berth.tool=execute_docker_container", NULL};
+        const char *args[] = {"ps",
+                              "-q",
+                              "--no-trunc",
+                              "--filter",
+                              "label=berth.owner=berth",
+                              "--filter",
+                              "label=berth.tool=execute_docker_container",
+                              NULL};
         if (docker_cli(&out, args) == 0 && out) {
             char *save = NULL;
             for (char *id = strtok_r(out, "\n", &save); id; id = strtok_r(NULL, "\n", &save)) {
@@ -795,9 +803,9 @@ static void test_ps_and_stop(void)
     /* A container that is not berth's. */
     char name[64];
     snprintf(name, sizeof name, "berth-test-other-%s", run_id);
-    const char *run_args[] = {"run", "-d", "--rm", "--label", BERTH_TEST_LABEL "=1", "--name",
-                              name, "--network", "none", berth_test_image(), "sleep", "120",
-                              NULL};
+    const char *run_args[] = {"run",    "-d",  "--rm",      "--label", BERTH_TEST_LABEL "=1",
+                              "--name", name,  "--network", "none",    berth_test_image(),
+                              "sleep",  "120", NULL};
     CU_ASSERT_EQUAL_FATAL(docker_cli(NULL, run_args), 0);
 
     /* One of berth's, running in the background. */
@@ -805,8 +813,9 @@ static void test_ps_and_stop(void)
     snprintf(marker, sizeof marker, "marker-%s", run_id);
     bg_call bg = {0};
     char *fmt = NULL;
-    CU_ASSERT_FATAL(asprintf(&fmt, "{\"image\":\"%%s\",\"command\":[\"sh\",\"-c\",\"echo up; "
-                                   "sleep 100\",\"%s\"],\"timeout\":200}",
+    CU_ASSERT_FATAL(asprintf(&fmt,
+                             "{\"image\":\"%%s\",\"command\":[\"sh\",\"-c\",\"echo up; "
+                             "sleep 100\",\"%s\"],\"timeout\":200}",
                              marker) > 0);
     bg.args = with_image(fmt);
     free(fmt);
@@ -886,7 +895,8 @@ static void test_ps_and_stop(void)
     if (bg.c.result) {
         /* The run ends with the signal's exit code and its output. */
         CU_ASSERT_FALSE(success(bg.c.result));
-        CU_ASSERT_TRUE(num(bg.c.result, "exit_code") == 137 || num(bg.c.result, "exit_code") == 143);
+        CU_ASSERT_TRUE(num(bg.c.result, "exit_code") == 137 ||
+                       num(bg.c.result, "exit_code") == 143);
         CU_ASSERT_STRING_EQUAL(str(bg.c.result, "stdout"), "up\n");
         CU_ASSERT_EQUAL(count_instance(bg.c.instance), 0);
     }
@@ -975,8 +985,8 @@ static void test_pull_from_registry(void)
     CU_ASSERT_EQUAL(docker_cli(NULL, rmi), 0);
 
     /* A tag the registry lacks. */
-    CU_ASSERT_FATAL(asprintf(&args, "{\"image\":\"127.0.0.1:5000/berth-test/pulltest:none-%s\"}",
-                             run_id) > 0);
+    CU_ASSERT_FATAL(
+        asprintf(&args, "{\"image\":\"127.0.0.1:5000/berth-test/pulltest:none-%s\"}", run_id) > 0);
     call(&c, "pull_docker_image", args);
     free(args);
     CU_ASSERT_FALSE(success(c.result));
@@ -998,7 +1008,8 @@ static void test_pull_policy(void)
     CU_ASSERT_FALSE(success(c.result));
     call_free(&c);
 
-    call(&c, "pull_docker_image", "{\"image\":\"127.0.0.1:5000/x:y\",\"auth\":{\"username\":\"u\"}}");
+    call(&c, "pull_docker_image",
+         "{\"image\":\"127.0.0.1:5000/x:y\",\"auth\":{\"username\":\"u\"}}");
     CU_ASSERT_FALSE(success(c.result));
     CU_ASSERT_PTR_NOT_NULL(strstr(str(c.result, "error_message"), "password"));
     call_free(&c);

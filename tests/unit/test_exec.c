@@ -106,8 +106,8 @@ static void reset_progress(void)
 typedef struct fake_chunk {
     berth_stream stream;
     const char *data;
-    size_t len;    /* 0: strlen(data) */
-    double pause;  /* seconds to wait after, polling cancel like a backend */
+    size_t len;   /* 0: strlen(data) */
+    double pause; /* seconds to wait after, polling cancel like a backend */
 } fake_chunk;
 
 static const fake_chunk *script;
@@ -261,8 +261,9 @@ static void test_schemas_are_valid(void)
 {
     static const char *const schemas[] = {
         "{\"type\":\"object\",\"properties\":{" BERTH_EXEC_PROP_IMAGE "," BERTH_EXEC_PROP_COMMAND
-        "," BERTH_EXEC_PROP_ENTRYPOINT "," BERTH_EXEC_PROPS_COMMON(300) "},"
-        "\"required\":[\"image\"],\"additionalProperties\":false}",
+        "," BERTH_EXEC_PROP_ENTRYPOINT
+        "," BERTH_EXEC_PROPS_COMMON(300) "},"
+                                         "\"required\":[\"image\"],\"additionalProperties\":false}",
         BERTH_EXEC_OUTPUT_SCHEMA,
     };
     for (size_t i = 0; i < BERTH_COUNT(schemas); i++) {
@@ -295,9 +296,9 @@ static void test_prepare_defaults(void)
     berth_exec ex = {0};
     berth_error err = {0};
     json_t *args;
-    CU_ASSERT_EQUAL_FATAL(prepare("{\"image\":\"busybox\",\"command\":\"sh -c 'echo $((2+2))'\"}",
-                                  &ex, &args, &err),
-                          0);
+    CU_ASSERT_EQUAL_FATAL(
+        prepare("{\"image\":\"busybox\",\"command\":\"sh -c 'echo $((2+2))'\"}", &ex, &args, &err),
+        0);
     berth_run_spec *s = &ex.spec;
     CU_ASSERT_STRING_EQUAL(s->image, "busybox");
     CU_ASSERT_EQUAL_FATAL(s->n_cmd, 3);
@@ -324,8 +325,8 @@ static void test_prepare_defaults(void)
 
     /* The caller's default timeout, image, labels; arrays kept as given. */
     berth_kv labels[] = {{"berth.github.repo", "x"}};
-    berth_exec ex2 = {.image = "berth-build/x:abc", .default_timeout_s = 600, .labels = labels,
-                      .n_labels = 1};
+    berth_exec ex2 = {
+        .image = "berth-build/x:abc", .default_timeout_s = 600, .labels = labels, .n_labels = 1};
     CU_ASSERT_EQUAL_FATAL(prepare("{\"command\":[\"echo\",\"a b\"],\"entrypoint\":\"\","
                                   "\"environment\":{\"A\":\"1\",\"B\":\"x y\"},"
                                   "\"output_encoding\":\"base64\",\"read_only\":true,"
@@ -352,7 +353,8 @@ static void test_prepare_defaults(void)
 
     /* An empty command means the image's. */
     berth_exec ex3 = {0};
-    CU_ASSERT_EQUAL_FATAL(prepare("{\"image\":\"busybox\",\"command\":\"\"}", &ex3, &args, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(prepare("{\"image\":\"busybox\",\"command\":\"\"}", &ex3, &args, &err),
+                          0);
     CU_ASSERT_PTR_NULL(ex3.spec.cmd);
     CU_ASSERT_EQUAL(ex3.spec.n_cmd, 0);
     berth_exec_free(&ex3);
@@ -378,9 +380,8 @@ static void test_prepare_refusals(void)
                     BERTH_E_POLICY);
     CU_ASSERT_EQUAL(prepare_fails("{\"image\":\"busybox\",\"volumes\":{\"/\":\"/host\"}}", NULL),
                     BERTH_E_POLICY);
-    CU_ASSERT_EQUAL(
-        prepare_fails("{\"image\":\"busybox\",\"max_output_bytes\":1000000000}", NULL),
-        BERTH_E_POLICY);
+    CU_ASSERT_EQUAL(prepare_fails("{\"image\":\"busybox\",\"max_output_bytes\":1000000000}", NULL),
+                    BERTH_E_POLICY);
     CU_ASSERT_EQUAL(prepare_fails("{\"image\":\"busybox\",\"environment\":{\"A=B\":\"x\"}}", "="),
                     BERTH_E_INVALID);
     CU_ASSERT_EQUAL(prepare_fails("{\"image\":\"busybox\",\"command\":[\"a\\u0000b\"]}", "NUL"),
@@ -426,8 +427,7 @@ static void test_volumes(void)
     char link[2048];
     snprintf(link, sizeof link, "%s/escape", dir);
     CU_ASSERT_EQUAL_FATAL(symlink("/etc", link), 0);
-    snprintf(text, sizeof text, "{\"image\":\"busybox\",\"volumes\":{\"%s\":\"/etc2\"}}",
-             link);
+    snprintf(text, sizeof text, "{\"image\":\"busybox\",\"volumes\":{\"%s\":\"/etc2\"}}", link);
     CU_ASSERT_EQUAL(prepare_fails(text, "/etc"), BERTH_E_POLICY);
     policy.allowed_volume_roots = saved;
     policy.n_allowed_volume_roots = n_saved;
@@ -485,12 +485,9 @@ static void test_progress_lines(void)
 {
     reset_fake();
     static const fake_chunk chunks[] = {
-        {BERTH_STDOUT, "line1\n", 0, 0.15},
-        {BERTH_STDOUT, "line2\n", 0, 0.15},
-        {BERTH_STDERR, "warn\n", 0, 0.15},
-        {BERTH_STDOUT, "euro \xe2\x82", 0, 0.0},
-        {BERTH_STDOUT, "\xac!\n", 0, 0.15},
-        {BERTH_STDOUT, "no newline", 0, 0.3},
+        {BERTH_STDOUT, "line1\n", 0, 0.15}, {BERTH_STDOUT, "line2\n", 0, 0.15},
+        {BERTH_STDERR, "warn\n", 0, 0.15},  {BERTH_STDOUT, "euro \xe2\x82", 0, 0.0},
+        {BERTH_STDOUT, "\xac!\n", 0, 0.15}, {BERTH_STDOUT, "no newline", 0, 0.3},
     };
     script = chunks;
     n_script = BERTH_COUNT(chunks);
@@ -537,7 +534,8 @@ static void test_encoding(void)
     script = chunks;
     n_script = 1;
     json_t *r = run("{\"image\":\"busybox\"}");
-    CU_ASSERT_STRING_EQUAL(rstr(r, "stdout"), "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd" "A");
+    CU_ASSERT_STRING_EQUAL(rstr(r, "stdout"), "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"
+                                              "A");
     CU_ASSERT_EQUAL(json_integer_value(json_object_get(r, "stdout_bytes")), 4);
     json_decref(r);
     reset_progress();
@@ -582,8 +580,7 @@ static void test_response_budget(void)
     memset(big_out, 'a', n);
     memset(big_err, 'b', n);
     snprintf(text, sizeof text,
-             "{\"image\":\"busybox\",\"max_output_bytes\":%zu,\"output_encoding\":\"base64\"}",
-             n);
+             "{\"image\":\"busybox\",\"max_output_bytes\":%zu,\"output_encoding\":\"base64\"}", n);
     r = run(text);
     dump = json_dumps(r, JSON_COMPACT);
     CU_ASSERT_TRUE(strlen(dump) < 9 * 1024 * 1024);
