@@ -364,8 +364,13 @@ int berth_exec_prepare(berth_call *call, const json_t *args, berth_exec *ex, ber
 
     json_t *gpus = json_object_get(args, "gpus");
     if (gpus && !json_is_null(gpus)) {
-        if (json_is_string(gpus) && strcmp(json_string_value(gpus), "all") == 0) {
+        const char *gs = json_string_value(gpus);
+        char *end = NULL;
+        long gn = gs && *gs >= '1' && *gs <= '9' ? strtol(gs, &end, 10) : 0;
+        if (gs && strcmp(gs, "all") == 0) {
             snprintf(p->gpus, sizeof p->gpus, "all");
+        } else if (gs && end && *end == '\0' && gn >= 1 && gn <= 1024) {
+            snprintf(p->gpus, sizeof p->gpus, "%ld", gn);
         } else if (json_is_integer(gpus) && json_integer_value(gpus) >= 1 &&
                    json_integer_value(gpus) <= 1024) {
             snprintf(p->gpus, sizeof p->gpus, "%lld", (long long)json_integer_value(gpus));

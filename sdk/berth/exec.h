@@ -66,6 +66,7 @@ extern "C" {
  *   "\"required\":[\"image\"],\"additionalProperties\":false}"
  */
 
+/* clang-format off */
 /** A command line: a string (split like a POSIX shell, without expansion) or an argv array. */
 #define BERTH_EXEC_TYPE_ARGV "\"type\":[\"string\",\"array\"],\"items\":{\"type\":\"string\"}"
 
@@ -130,9 +131,9 @@ extern "C" {
     "allows (none by default).\"}"
 
 #define BERTH_EXEC_PROP_GPUS                                                                       \
-    "\"gpus\":{\"anyOf\":[{\"type\":\"string\",\"enum\":[\"all\"]},{\"type\":\"integer\","         \
-    "\"minimum\":1}],\"description\":\"GPUs to request: \\\"all\\\" or a count. The engine "       \
-    "needs a GPU runtime.\"}"
+    "\"gpus\":{\"anyOf\":[{\"type\":\"string\",\"pattern\":\"^(all|[1-9][0-9]{0,3})$\"},"          \
+    "{\"type\":\"integer\",\"minimum\":1,\"maximum\":1024}],\"description\":\"GPUs to request: "   \
+    "\\\"all\\\" or a count. The engine needs a GPU runtime.\"}"
 
 #define BERTH_EXEC_PROP_MAX_OUTPUT_BYTES                                                           \
     "\"max_output_bytes\":{\"type\":\"integer\",\"minimum\":1,\"description\":\"Bytes kept "       \
@@ -150,14 +151,19 @@ extern "C" {
 
 /** Every common parameter except image, command and entrypoint; `def_timeout` as above. */
 #define BERTH_EXEC_PROPS_COMMON(def_timeout)                                                       \
-    BERTH_EXEC_PROP_ENVIRONMENT                                                                    \
-        "," BERTH_EXEC_PROP_MEMORY_LIMIT "," BERTH_EXEC_PROP_CPU_LIMIT                             \
-        "," BERTH_EXEC_PROP_TIMEOUT(                                                               \
-            def_timeout) "," BERTH_EXEC_PROP_NETWORK_MODE "," BERTH_EXEC_PROP_WORKING_DIR          \
-                         "," BERTH_EXEC_PROP_USER "," BERTH_EXEC_PROP_READ_ONLY                    \
-                         "," BERTH_EXEC_PROP_VOLUMES "," BERTH_EXEC_PROP_GPUS                      \
-                         "," BERTH_EXEC_PROP_MAX_OUTPUT_BYTES "," BERTH_EXEC_PROP_OUTPUT_ENCODING  \
-                         "," BERTH_EXEC_PROP_STDIN
+    BERTH_EXEC_PROP_ENVIRONMENT ","                                                                \
+    BERTH_EXEC_PROP_MEMORY_LIMIT ","                                                               \
+    BERTH_EXEC_PROP_CPU_LIMIT ","                                                                  \
+    BERTH_EXEC_PROP_TIMEOUT(def_timeout) ","                                                       \
+    BERTH_EXEC_PROP_NETWORK_MODE ","                                                               \
+    BERTH_EXEC_PROP_WORKING_DIR ","                                                                \
+    BERTH_EXEC_PROP_USER ","                                                                       \
+    BERTH_EXEC_PROP_READ_ONLY ","                                                                  \
+    BERTH_EXEC_PROP_VOLUMES ","                                                                    \
+    BERTH_EXEC_PROP_GPUS ","                                                                       \
+    BERTH_EXEC_PROP_MAX_OUTPUT_BYTES ","                                                           \
+    BERTH_EXEC_PROP_OUTPUT_ENCODING ","                                                            \
+    BERTH_EXEC_PROP_STDIN
 
 /** The result's properties (for tools that add their own, e.g. image_id). */
 #define BERTH_EXEC_RESULT_PROPS                                                                    \
@@ -185,6 +191,8 @@ extern "C" {
 #define BERTH_EXEC_OUTPUT_SCHEMA                                                                   \
     "{\"type\":\"object\",\"properties\":{" BERTH_EXEC_RESULT_PROPS                                \
     "},\"required\":[" BERTH_EXEC_RESULT_REQUIRED "]}"
+
+/* clang-format on */
 
 /* ---------------------------------------------------------------- runs */
 

@@ -351,6 +351,13 @@ static void test_prepare_defaults(void)
     berth_exec_free(&ex2);
     json_decref(args);
 
+    /* A count as a string, as a CLI's key=value gives it. */
+    berth_exec ex4 = {0};
+    CU_ASSERT_EQUAL_FATAL(prepare("{\"image\":\"busybox\",\"gpus\":\"3\"}", &ex4, &args, &err), 0);
+    CU_ASSERT_STRING_EQUAL(ex4.spec.gpus, "3");
+    berth_exec_free(&ex4);
+    json_decref(args);
+
     /* An empty command means the image's. */
     berth_exec ex3 = {0};
     CU_ASSERT_EQUAL_FATAL(prepare("{\"image\":\"busybox\",\"command\":\"\"}", &ex3, &args, &err),
