@@ -1168,10 +1168,39 @@ static void test_pull(void)
     CU_ASSERT_TRUE(exists);
     berth_pull_result_free(&pr);
 
-    /* Pulling again is "up to date" and still succeeds. */
+    /* Pulling again is "up to date" and still succeeds, also with
+     * credentials given (the test registry takes any). */
+    const berth_registry_auth auth = {.username = "berth", .password = "secret:with:colons"};
+    p.auth = &auth;
     CU_ASSERT_EQUAL(berth_docker_pull(D, &p, &pr, &err), 0);
     CU_ASSERT(pr.status && strstr(pr.status, "up to date"));
     berth_pull_result_free(&pr);
+    p.auth = NULL;
+
+    /* Credentials from the Docker client config file. */
+    char *cfg = berth_test_mkdtemp();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+    berth_buf file = {0};
+    berth_buf_printf(&file, "%s/config.json", cfg);
+    FILE *f = fopen(file.data, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    char *b64 = berth_base64_encode("berth:pw", 8);
+    fprintf(f, "{\"auths\": {\"%s\": {\"auth\": \"%s\"}}}\n", registry(), b64);
+    fclose(f);
+    free(b64);
+    const char *old = getenv("DOCKER_CONFIG");
+    char *saved = old ? strdup(old) : NULL;
+    setenv("DOCKER_CONFIG", cfg, 1);
+    CU_ASSERT_EQUAL(berth_docker_pull(D, &p, &pr, &err), 0);
+    berth_pull_result_free(&pr);
+    if (saved)
+        setenv("DOCKER_CONFIG", saved, 1);
+    else
+        unsetenv("DOCKER_CONFIG");
+    free(saved);
+    berth_buf_free(&file);
+    berth_test_rmtree(cfg);
+    free(cfg);
 
     /* Untag only: the image itself is the test image. */
     CU_ASSERT_EQUAL(berth_docker_remove_image(D, ref, false, &err), 0);
