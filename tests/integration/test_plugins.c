@@ -948,7 +948,9 @@ static void test_pull_from_registry(void)
                         "scripts/start-engine\n");
     CU_ASSERT_TRUE_FATAL(registry_up());
     char ref[256];
-    snprintf(ref, sizeof ref, "127.0.0.1:5000/berth-test/pulltest:%s", run_id);
+    /* A repository of its own, so deleting its manifest afterwards cannot
+     * touch another run's (the same image has the same manifest digest). */
+    snprintf(ref, sizeof ref, "127.0.0.1:5000/berth-test/pull-%s:v1", run_id);
     const char *tag[] = {"tag", berth_test_image(), ref, NULL};
     const char *push[] = {"push", ref, NULL};
     const char *rmi[] = {"rmi", ref, NULL};
@@ -966,7 +968,9 @@ static void test_pull_from_registry(void)
     CU_ASSERT_EQUAL(strncmp(str(c.result, "digest"), "sha256:", 7), 0);
     CU_ASSERT_TRUE(json_is_null(json_object_get(c.result, "error_message")));
     /* Progress went by (the CLI prints progress messages on stderr). */
-    CU_ASSERT_PTR_NOT_NULL(strstr(c.err, run_id));
+    CU_ASSERT_PTR_NOT_NULL(strstr(c.err, "Pulling from berth-test/pull-"));
+    char digest[128];
+    snprintf(digest, sizeof digest, "%s", str(c.result, "digest"));
     call_free(&c);
 
     /* It is there now: a run finds it. */
@@ -984,9 +988,19 @@ static void test_pull_from_registry(void)
     free(args);
     CU_ASSERT_EQUAL(docker_cli(NULL, rmi), 0);
 
+    /* Remove what was pushed from the registry (it allows deletes). */
+    char url[512];
+    snprintf(url, sizeof url, "http://127.0.0.1:5000/v2/berth-test/pull-%s/manifests/%s", run_id,
+             digest);
+    const char *del[] = {"curl", "-fsS", "-m", "10", "-X", "DELETE", url, NULL};
+    char *dout = NULL, *derr = NULL;
+    CU_ASSERT_EQUAL(berth_test_exec(del, NULL, &dout, &derr, 20), 0);
+    free(dout);
+    free(derr);
+
     /* A tag the registry lacks. */
     CU_ASSERT_FATAL(
-        asprintf(&args, "{\"image\":\"127.0.0.1:5000/berth-test/pulltest:none-%s\"}", run_id) > 0);
+        asprintf(&args, "{\"image\":\"127.0.0.1:5000/berth-test/pull-%s:none\"}", run_id) > 0);
     call(&c, "pull_docker_image", args);
     free(args);
     CU_ASSERT_FALSE(success(c.result));
