@@ -8,8 +8,10 @@
 #include <berth/docker.h>
 #include <berth/util.h>
 
-/* A tar in memory holding `files` (parents created as directories 0755,
- * owned by each file's uid/gid), for PUT /containers/{id}/archive at "/". */
+/* A tar in memory holding `files` only, for PUT /containers/{id}/archive at
+ * "/". It has no directory entries: the engine creates missing parents (root,
+ * 0755), and an existing directory keeps its mode and owner (a directory
+ * entry for /tmp would reset its 1777 to the entry's mode). */
 int berth_tar_files(const berth_file *files, size_t n, berth_buf *out, berth_error *err);
 
 /* A tar in memory of the directory `dir` (recursively; symlinks kept as
