@@ -48,22 +48,22 @@
 #include <unistd.h>
 
 /* Progress values (the total is unknown: the run adds its own after these). */
-#define PROG_RESOLVE 1.0
+#define PROG_RESOLVE     1.0
 #define PROG_CLONE_START 2.0
-#define PROG_CLONE_END 40.0
-#define PROG_CHECKOUT 41.0
+#define PROG_CLONE_END   40.0
+#define PROG_CHECKOUT    41.0
 #define PROG_BUILD_START 42.0
-#define PROG_BUILD_END 90.0
+#define PROG_BUILD_END   90.0
 
 #define DEFAULT_BUILD_TIMEOUT_S 1800
 #define DEFAULT_MAX_CLONE_BYTES ((uint64_t)2 << 30)
-#define MAX_URL_LEN 2048
-#define MAX_PATH_ARG 1024
+#define MAX_URL_LEN             2048
+#define MAX_PATH_ARG            1024
 
 /* Image repository of every image this tool builds. */
 #define IMAGE_REPO_PREFIX "berth-github/"
-#define LABEL_REPO "berth.github.repo"
-#define LABEL_COMMIT "berth.github.commit"
+#define LABEL_REPO        "berth.github.repo"
+#define LABEL_COMMIT      "berth.github.commit"
 
 /* ------------------------------------------------------------ progress */
 
@@ -157,8 +157,7 @@ static int check_url(const char *url, url_kind *kind, berth_error *err)
         return berth_error_set(err, BERTH_E_INVALID,
                                "repo_url must have 1 to %d characters, got %zu", MAX_URL_LEN, len);
     if (url[0] == '-')
-        return berth_error_set(err, BERTH_E_INVALID, "repo_url '%s' must not start with '-'",
-                               url);
+        return berth_error_set(err, BERTH_E_INVALID, "repo_url '%s' must not start with '-'", url);
     for (const char *p = url; *p; p++)
         if ((unsigned char)*p <= ' ' || *p == 0x7f)
             return berth_error_set(err, BERTH_E_INVALID,
@@ -225,20 +224,18 @@ static int normalize_rel(const char *what, const char *path, char **out, berth_e
         return berth_error_set(err, BERTH_E_INVALID, "%s is longer than %d characters", what,
                                MAX_PATH_ARG);
     if (path[0] == '/')
-        return berth_error_set(err, BERTH_E_INVALID,
-                               "%s '%s' is absolute; give a path relative to %s", what, path,
-                               strcmp(what, "context_path") == 0 ? "the repository root"
-                                                                 : "context_path");
+        return berth_error_set(
+            err, BERTH_E_INVALID, "%s '%s' is absolute; give a path relative to %s", what, path,
+            strcmp(what, "context_path") == 0 ? "the repository root" : "context_path");
     berth_buf b = {0};
     const char *p = path;
     int rc = 0;
     while (*p) {
         size_t n = strcspn(p, "/");
         if (n == 2 && p[0] == '.' && p[1] == '.') {
-            rc = berth_error_set(err, BERTH_E_INVALID,
-                                 "%s '%s' contains '..'; it must stay inside the %s", what, path,
-                                 strcmp(what, "context_path") == 0 ? "repository"
-                                                                   : "build context");
+            rc = berth_error_set(
+                err, BERTH_E_INVALID, "%s '%s' contains '..'; it must stay inside the %s", what,
+                path, strcmp(what, "context_path") == 0 ? "repository" : "build context");
             goto out;
         }
         if (!(n == 0 || (n == 1 && p[0] == '.'))) {
@@ -428,11 +425,10 @@ static int make_tag(gh_job *j, berth_error *err)
     berth_buf b = {0};
     int rc = 0;
     const char *net = j->policy && j->policy->build_network ? j->policy->build_network : "none";
-    bool fail = berth_buf_printf(&b, "berth-github-v1\n") != 0 ||
-                hash_field(&b, "url", j->url) != 0 || hash_field(&b, "commit", j->sha) != 0 ||
-                hash_field(&b, "context", j->context_rel) != 0 ||
-                hash_field(&b, "dockerfile", j->dockerfile_rel) != 0 ||
-                hash_field(&b, "network", net) != 0;
+    bool fail =
+        berth_buf_printf(&b, "berth-github-v1\n") != 0 || hash_field(&b, "url", j->url) != 0 ||
+        hash_field(&b, "commit", j->sha) != 0 || hash_field(&b, "context", j->context_rel) != 0 ||
+        hash_field(&b, "dockerfile", j->dockerfile_rel) != 0 || hash_field(&b, "network", net) != 0;
     for (size_t i = 0; !fail && i < j->n_build_args; i++)
         fail = hash_field(&b, "arg", j->build_args[i].key) != 0 ||
                hash_field(&b, "val", j->build_args[i].value) != 0;
@@ -442,8 +438,7 @@ static int make_tag(gh_job *j, berth_error *err)
     }
     git_oid oid;
     if (git_odb_hash(&oid, b.data, b.len, GIT_OBJECT_BLOB) != 0) {
-        rc = berth_error_set(err, BERTH_E_INTERNAL, "cannot hash the build inputs: %s",
-                             git_msg());
+        rc = berth_error_set(err, BERTH_E_INTERNAL, "cannot hash the build inputs: %s", git_msg());
         goto out;
     }
     char hex[GIT_OID_HEXSZ + 1], name[64];
@@ -462,8 +457,7 @@ out:
 
 /* ------------------------------------------------- resolving the ref */
 
-static const git_remote_head *find_head(const git_remote_head **heads, size_t n,
-                                        const char *name)
+static const git_remote_head *find_head(const git_remote_head **heads, size_t n, const char *name)
 {
     for (size_t i = 0; i < n; i++)
         if (strcmp(heads[i]->name, name) == 0)
@@ -592,8 +586,8 @@ static int on_transfer(const git_indexer_progress *st, void *payload)
         return -1;
     }
     if (st->total_objects > 0) {
-        double frac = ((double)st->received_objects + st->indexed_objects) /
-                      (2.0 * st->total_objects);
+        double frac =
+            ((double)st->received_objects + st->indexed_objects) / (2.0 * st->total_objects);
         char msg[160];
         snprintf(msg, sizeof msg, "cloning: %u/%u objects received, %u indexed, %.1f MiB",
                  st->received_objects, st->total_objects, st->indexed_objects,
@@ -643,9 +637,10 @@ static void remove_clone(gh_job *j)
         j->repo = NULL;
     }
     if (j->tmpdir) {
-        if (nftw(j->tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0 || access(j->tmpdir, F_OK) == 0)
-            berth_log(j->call, BERTH_LOG_WARNING, "could not remove the clone in %s: %s",
-                      j->tmpdir, strerror(errno));
+        if (nftw(j->tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0 ||
+            access(j->tmpdir, F_OK) == 0)
+            berth_log(j->call, BERTH_LOG_WARNING, "could not remove the clone in %s: %s", j->tmpdir,
+                      strerror(errno));
         free(j->tmpdir);
         j->tmpdir = NULL;
     }
@@ -888,8 +883,8 @@ static int resolve_paths(gh_job *j, char **ctx_out, char **df_out, berth_error *
                              j->context_rel);
         goto out;
     }
-    if ((rc = resolve_inside(ctx, ctx, j->dockerfile_rel, "dockerfile_path", j->dockerfile_rel,
-                             &df, err)) != 0) {
+    if ((rc = resolve_inside(ctx, ctx, j->dockerfile_rel, "dockerfile_path", j->dockerfile_rel, &df,
+                             err)) != 0) {
         if (rc == -BERTH_E_NOT_FOUND && strcmp(j->context_rel, ".") != 0)
             berth_error_prefix(err, "dockerfile_path is relative to context_path '%s'",
                                j->context_rel);
@@ -1224,43 +1219,45 @@ static void gh_fini(void *state)
     git_libgit2_shutdown();
 }
 
+/* clang-format off */
 #define GH_INPUT_SCHEMA                                                                            \
-    "{\"type\":\"object\",\"properties\":{"                                                       \
-    "\"repo_url\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":2048,\"description\":"      \
-    "\"Repository to clone: an https://, http:// or git:// URL (ssh and credentials in the "     \
-    "URL are refused; file:// URLs and local paths only when the host allows them).\"},"         \
-    "\"branch\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":255,\"description\":"         \
-    "\"Branch or tag to build (a branch wins over a tag of the same name). Default: the "        \
-    "remote's default branch (its HEAD), whatever it is called.\"},"                             \
-    "\"commit\":{\"type\":\"string\",\"pattern\":\"^[0-9a-fA-F]{4,40}$\",\"description\":"      \
-    "\"Commit to build: a full or abbreviated (4+ hex digits) sha reachable from the "           \
-    "remote's branches or tags. Give branch or commit, not both.\"},"                            \
-    "\"dockerfile_path\":{\"type\":\"string\",\"minLength\":1,\"default\":\"Dockerfile\","      \
-    "\"description\":\"Dockerfile, relative to context_path (Docker's build API rule: it must "  \
-    "lie inside the context). '..', absolute paths and symlinks leading out are refused.\"},"    \
-    "\"context_path\":{\"type\":\"string\",\"minLength\":1,\"default\":\".\",\"description\":"  \
-    "\"Build context: a directory relative to the repository root. '..', absolute paths and "    \
-    "symlinks leading out of the repository are refused.\"},"                                    \
-    "\"build_args\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\"},"        \
-    "\"description\":\"Build arguments (Dockerfile ARG), name to value.\"},"                     \
-    "\"build_timeout\":{\"type\":\"integer\",\"minimum\":1,\"default\":1800,\"description\":"   \
-    "\"Seconds the image build may take (default 1800).\"}," BERTH_EXEC_PROP_COMMAND             \
-    "," BERTH_EXEC_PROP_ENTRYPOINT "," BERTH_EXEC_PROPS_COMMON(600) "},"                          \
+    "{\"type\":\"object\",\"properties\":{"                                                        \
+    "\"repo_url\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":2048,\"description\":"        \
+    "\"Repository to clone: an https://, http:// or git:// URL (ssh and credentials in the "       \
+    "URL are refused; file:// URLs and local paths only when the host allows them).\"},"           \
+    "\"branch\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":255,\"description\":"           \
+    "\"Branch or tag to build (a branch wins over a tag of the same name). Default: the "          \
+    "remote's default branch (its HEAD), whatever it is called.\"},"                               \
+    "\"commit\":{\"type\":\"string\",\"pattern\":\"^[0-9a-fA-F]{4,40}$\",\"description\":"         \
+    "\"Commit to build: a full or abbreviated (4+ hex digits) sha reachable from the "             \
+    "remote's branches or tags. Give branch or commit, not both.\"},"                              \
+    "\"dockerfile_path\":{\"type\":\"string\",\"minLength\":1,\"default\":\"Dockerfile\","         \
+    "\"description\":\"Dockerfile, relative to context_path (Docker's build API rule: it must "    \
+    "lie inside the context). '..', absolute paths and symlinks leading out are refused.\"},"      \
+    "\"context_path\":{\"type\":\"string\",\"minLength\":1,\"default\":\".\",\"description\":"     \
+    "\"Build context: a directory relative to the repository root. '..', absolute paths and "      \
+    "symlinks leading out of the repository are refused.\"},"                                      \
+    "\"build_args\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\"},"          \
+    "\"description\":\"Build arguments (Dockerfile ARG), name to value.\"},"                       \
+    "\"build_timeout\":{\"type\":\"integer\",\"minimum\":1,\"default\":1800,\"description\":"      \
+    "\"Seconds the image build may take (default 1800).\"},"                                      \
+    BERTH_EXEC_PROP_COMMAND "," BERTH_EXEC_PROP_ENTRYPOINT "," BERTH_EXEC_PROPS_COMMON(600) "},"   \
     "\"required\":[\"repo_url\"],\"additionalProperties\":false}"
 
 #define GH_OUTPUT_SCHEMA                                                                           \
     "{\"type\":\"object\",\"properties\":{" BERTH_EXEC_RESULT_PROPS ","                            \
-    "\"repo_url\":{\"type\":[\"string\",\"null\"]},"                                             \
-    "\"image\":{\"type\":[\"string\",\"null\"],\"description\":\"The image's tag, kept "     \
-    "as the cache for the next identical build; null when no image was made\"},"      \
-    "\"image_id\":{\"type\":[\"string\",\"null\"]},"                                             \
-    "\"commit\":{\"type\":[\"string\",\"null\"],\"description\":\"The commit built (full "        \
-    "sha)\"},"                                                                                   \
-    "\"ref\":{\"type\":[\"string\",\"null\"],\"description\":\"The branch or tag built\"},"     \
-    "\"cache_hit\":{\"type\":\"boolean\",\"description\":\"The image existed: no build ran\"},"  \
-    "\"build_log_tail\":{\"type\":[\"string\",\"null\"],\"description\":\"The end of the "       \
-    "build log when the build failed\"}},"                                                       \
+    "\"repo_url\":{\"type\":[\"string\",\"null\"]},"                                               \
+    "\"image\":{\"type\":[\"string\",\"null\"],\"description\":\"The image's tag, kept "           \
+    "as the cache for the next identical build; null when no image was made\"},"                   \
+    "\"image_id\":{\"type\":[\"string\",\"null\"]},"                                               \
+    "\"commit\":{\"type\":[\"string\",\"null\"],\"description\":\"The commit built (full "         \
+    "sha)\"},"                                                                                     \
+    "\"ref\":{\"type\":[\"string\",\"null\"],\"description\":\"The branch or tag built\"},"        \
+    "\"cache_hit\":{\"type\":\"boolean\",\"description\":\"The image existed: no build ran\"},"    \
+    "\"build_log_tail\":{\"type\":[\"string\",\"null\"],\"description\":\"The end of the "         \
+    "build log when the build failed\"}},"                                                         \
     "\"required\":[" BERTH_EXEC_RESULT_REQUIRED ",\"image\",\"commit\",\"cache_hit\"]}"
+/* clang-format on */
 
 static const berth_tool tools[] = {
     BERTH_TOOL(.name = "build_and_execute_github_repo", .title = "Build and run a Git repository",

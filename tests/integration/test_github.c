@@ -28,6 +28,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
@@ -124,7 +125,8 @@ static int write_file(const char *rel, const char *text)
 
 static int commit_all(const char *msg)
 {
-    return run_git(NULL, work, "add", "-A", NULL) || run_git(NULL, work, "commit", "-q", "-m", msg, NULL);
+    return run_git(NULL, work, "add", "-A", NULL) ||
+           run_git(NULL, work, "commit", "-q", "-m", msg, NULL);
 }
 
 static int rev_parse(const char *rev, char out[41])
@@ -185,9 +187,15 @@ static int start_daemon(void)
         char base[4200], portarg[32];
         snprintf(base, sizeof base, "--base-path=%s", srv);
         snprintf(portarg, sizeof portarg, "--port=%d", port);
-        const char *argv[] = {"git",       "daemon",         "--reuseaddr",
-                              "--export-all", "--listen=127.0.0.1", portarg,
-                              base,        "--informative-errors", srv,
+        const char *argv[] = {"git",
+                              "daemon",
+                              "--reuseaddr",
+                              "--export-all",
+                              "--listen=127.0.0.1",
+                              portarg,
+                              base,
+                              "--informative-errors",
+                              srv,
                               NULL};
         posix_spawnattr_t attr;
         posix_spawnattr_init(&attr);
@@ -236,7 +244,8 @@ static int make_repo(void)
 {
     if (run_git(NULL, root, "init", "-q", "-b", "trunk", work, NULL) != 0)
         return -1;
-    int rc = write_file("Dockerfile", dockerfile("COPY msg.txt /msg.txt\nCMD [\"cat\", \"/msg.txt\"]\n"));
+    int rc = write_file("Dockerfile",
+                        dockerfile("COPY msg.txt /msg.txt\nCMD [\"cat\", \"/msg.txt\"]\n"));
     rc |= write_file("msg.txt", "trunk-v1\n");
     rc |= write_file("sub/Dockerfile",
                      dockerfile("COPY inner.txt /inner.txt\nCMD [\"cat\", \"/inner.txt\"]\n"));
@@ -253,6 +262,10 @@ static int make_repo(void)
              fail_marker);
     rc |= write_file("fail/Dockerfile", dockerfile(body));
     rc |= write_file("slow/Dockerfile", dockerfile("RUN sleep 20\nCMD [\"true\"]\n"));
+    /* Builds only where the build has no network but loopback. */
+    rc |= write_file(
+        "netcheck/Dockerfile",
+        dockerfile("RUN test \"$(ls /sys/class/net)\" = lo\nCMD [\"echo\", \"no-net\"]\n"));
     /* Objects enough for several clone progress reports. */
     for (int i = 0; i < 300 && rc == 0; i++) {
         char name[64], text[128];
@@ -272,7 +285,8 @@ static int make_repo(void)
         return -1;
     if (run_git(NULL, work, "checkout", "-q", "-b", "feature", NULL) != 0 ||
         write_file("msg.txt", "feature\n") != 0 || commit_all("feature") != 0 ||
-        rev_parse("HEAD", sha_feature) != 0 || run_git(NULL, work, "checkout", "-q", "trunk", NULL) != 0)
+        rev_parse("HEAD", sha_feature) != 0 ||
+        run_git(NULL, work, "checkout", "-q", "trunk", NULL) != 0)
         return -1;
     if (write_file("msg.txt", "trunk-v2\n") != 0 || commit_all("B: trunk-v2") != 0 ||
         rev_parse("HEAD", sha_b) != 0)
@@ -338,8 +352,8 @@ static int count_labelled_images(const char *url)
  */
 static int marked_layers(const char *marker, bool rm)
 {
-    const char *argv[] = {"docker", "images", "-a", "-q", "--no-trunc", "--filter",
-                          "dangling=true", NULL};
+    const char *argv[] = {"docker",   "images",        "-a", "-q", "--no-trunc",
+                          "--filter", "dangling=true", NULL};
     char *out = NULL;
     int n = 0;
     if (!marker[0] || berth_test_exec(argv, NULL, &out, NULL, 60) != 0) {
@@ -350,8 +364,8 @@ static int marked_layers(const char *marker, bool rm)
         nl = strchr(id, '\n');
         if (nl)
             *nl = '\0';
-        const char *insp[] = {"docker", "image", "inspect", "--format",
-                              "{{json .ContainerConfig.Cmd}}", id, NULL};
+        const char *insp[] = {
+            "docker", "image", "inspect", "--format", "{{json .ContainerConfig.Cmd}}", id, NULL};
         char *cmd = NULL;
         if (berth_test_exec(insp, NULL, &cmd, NULL, 60) == 0 && cmd && strstr(cmd, marker)) {
             n++;
@@ -660,8 +674,8 @@ static void test_context_path(void)
 
 static void test_build_args(void)
 {
-    json_t *r = call_cli(json_pack("{s:s,s:s,s:{s:s}}", "repo_url", git_url, "context_path",
-                                   "args", "build_args", "GREETING", "hello-arg"));
+    json_t *r = call_cli(json_pack("{s:s,s:s,s:{s:s}}", "repo_url", git_url, "context_path", "args",
+                                   "build_args", "GREETING", "hello-arg"));
     CU_ASSERT_PTR_NOT_NULL_FATAL(r);
     CU_ASSERT_TRUE(json_is_true(json_object_get(r, "success")));
     CU_ASSERT_TRUE(streq(str(r, "stdout"), "greeting=hello-arg\n"));
@@ -705,12 +719,39 @@ static void test_failing_build(void)
     json_decref(r);
 }
 
+static void test_build_limits(void)
+{
+    /* The build runs without a network by default. */
+    json_t *r = call_cli(json_pack("{s:s,s:s}", "repo_url", git_url, "context_path", "netcheck"));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    CU_ASSERT_TRUE(json_is_true(json_object_get(r, "success")));
+    CU_ASSERT_TRUE(streq(str(r, "stdout"), "no-net\n"));
+    json_decref(r);
+
+    /* build_timeout stops a build that takes longer, and leaves no image. */
+    int before = count_labelled_images(git_url);
+    r = call_cli(json_pack("{s:s,s:s,s:i}", "repo_url", git_url, "context_path", "slow",
+                           "build_timeout", 2));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    CU_ASSERT_TRUE(json_is_false(json_object_get(r, "success")));
+    CU_ASSERT_TRUE(streq(str(r, "error_code"), "timeout"));
+    CU_ASSERT_TRUE(json_is_null(json_object_get(r, "image")));
+    CU_ASSERT_EQUAL(count_labelled_images(git_url), before);
+    json_decref(r);
+
+    /* Above the policy's maximum is refused before anything is fetched. */
+    expect_refused(json_pack("{s:s,s:i}", "repo_url", git_url, "build_timeout", 100000), "policy",
+                   "build_timeout");
+    expect_refused(json_pack("{s:s,s:s}", "repo_url", git_url, "memory_limit", "100g"), "policy",
+                   "memory");
+}
+
 static void test_run_options(void)
 {
     /* The run's own parameters apply to the built image (a cache hit here). */
-    json_t *r = call_cli(json_pack("{s:s,s:[sss],s:{s:s}}", "repo_url", git_url, "command", "sh",
-                                   "-c", "echo $FOO; cat /msg.txt; exit 3", "environment", "FOO",
-                                   "bar"));
+    json_t *r =
+        call_cli(json_pack("{s:s,s:[sss],s:{s:s}}", "repo_url", git_url, "command", "sh", "-c",
+                           "echo $FOO; cat /msg.txt; exit 3", "environment", "FOO", "bar"));
     CU_ASSERT_PTR_NOT_NULL_FATAL(r);
     CU_ASSERT_TRUE(json_is_false(json_object_get(r, "success")));
     CU_ASSERT_EQUAL(json_integer_value(json_object_get(r, "exit_code")), 3);
@@ -735,15 +776,14 @@ static void test_refused_paths(void)
                    "absolute");
     expect_refused(json_pack("{s:s,s:s}", "repo_url", git_url, "dockerfile_path", "/etc/passwd"),
                    "invalid", "absolute");
-    expect_refused(json_pack("{s:s,s:s}", "repo_url", git_url, "dockerfile_path",
-                             "../Dockerfile"),
+    expect_refused(json_pack("{s:s,s:s}", "repo_url", git_url, "dockerfile_path", "../Dockerfile"),
                    "invalid", "'..'");
     /* Symlinks that lead out are found after the checkout. */
-    expect_refused(json_pack("{s:s,s:s}", "repo_url", git_url, "context_path", "escape"),
-                   "policy", "symbolic link");
-    expect_refused(json_pack("{s:s,s:s}", "repo_url", git_url, "dockerfile_path",
-                             "evil-dockerfile"),
-                   "policy", "symbolic link");
+    expect_refused(json_pack("{s:s,s:s}", "repo_url", git_url, "context_path", "escape"), "policy",
+                   "symbolic link");
+    expect_refused(
+        json_pack("{s:s,s:s}", "repo_url", git_url, "dockerfile_path", "evil-dockerfile"), "policy",
+        "symbolic link");
     /* The Dockerfile is relative to the context, and must lie in it. */
     expect_refused(json_pack("{s:s,s:s,s:s}", "repo_url", git_url, "context_path", "sub",
                              "dockerfile_path", "args/Dockerfile"),
@@ -759,26 +799,24 @@ static void test_refused_urls(void)
     unsetenv("BERTH_GITHUB_ALLOW_FILE");
     expect_refused(json_pack("{s:s}", "repo_url", file_url), "policy", "BERTH_GITHUB_ALLOW_FILE");
     expect_refused(json_pack("{s:s}", "repo_url", srv), "policy", "BERTH_GITHUB_ALLOW_FILE");
-    expect_refused(json_pack("{s:s}", "repo_url", "ssh://git@127.0.0.1/app.git"), "invalid",
-                   "ssh");
+    expect_refused(json_pack("{s:s}", "repo_url", "ssh://git@127.0.0.1/app.git"), "invalid", "ssh");
     expect_refused(json_pack("{s:s}", "repo_url", "git@127.0.0.1:app.git"), "invalid", "ssh");
     expect_refused(json_pack("{s:s}", "repo_url", "https://user:secret@127.0.0.1/app.git"),
                    "invalid", "credentials");
     expect_refused(json_pack("{s:s}", "repo_url", "ftp://127.0.0.1/app.git"), "invalid",
                    "https://");
-    expect_refused(json_pack("{s:s}", "repo_url", "--upload-pack=touch /tmp/x"), "invalid",
-                   "'-'");
+    expect_refused(json_pack("{s:s}", "repo_url", "--upload-pack=touch /tmp/x"), "invalid", "'-'");
 }
 
 static void test_not_found(void)
 {
     expect_refused(json_pack("{s:s,s:s}", "repo_url", git_url, "branch", "main"), "not_found",
                    "trunk");
-    expect_refused(json_pack("{s:s,s:s}", "repo_url", git_url, "commit", "0000000000"),
-                   "not_found", "0000000000");
-    expect_refused(json_pack("{s:s,s:s,s:s}", "repo_url", git_url, "branch", "trunk", "commit",
-                             sha_a),
-                   "invalid", "not both");
+    expect_refused(json_pack("{s:s,s:s}", "repo_url", git_url, "commit", "0000000000"), "not_found",
+                   "0000000000");
+    expect_refused(
+        json_pack("{s:s,s:s,s:s}", "repo_url", git_url, "branch", "trunk", "commit", sha_a),
+        "invalid", "not both");
     expect_refused(json_pack("{s:s,s:s}", "repo_url", git_url, "branch", "bad..name"), "invalid",
                    "bad..name");
     char *missing = NULL;
@@ -912,7 +950,8 @@ static int load_plugin(void)
         fprintf(stderr, "cannot load %s: %s\n", path, dlerror());
         return -1;
     }
-    berth_plugin_entry_fn entry = (berth_plugin_entry_fn)dlsym(plugin_dl, BERTH_PLUGIN_ENTRY_SYMBOL);
+    berth_plugin_entry_fn entry =
+        (berth_plugin_entry_fn)dlsym(plugin_dl, BERTH_PLUGIN_ENTRY_SYMBOL);
     if (!entry || !(plugin = entry()) || plugin->n_tools != 1 ||
         strcmp(plugin->tools[0].name, TOOL) != 0) {
         fprintf(stderr, "%s is not the github plugin\n", path);
@@ -960,9 +999,8 @@ static void test_progress(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(plugin);
     mock_call m = {0};
     /* New build args: a new image, so the clone and the build both run. */
-    json_t *r = call_inproc(&m, json_pack("{s:s,s:s,s:{s:s}}", "repo_url", git_url,
-                                          "context_path", "args", "build_args", "GREETING",
-                                          "in-process"));
+    json_t *r = call_inproc(&m, json_pack("{s:s,s:s,s:{s:s}}", "repo_url", git_url, "context_path",
+                                          "args", "build_args", "GREETING", "in-process"));
     CU_ASSERT_PTR_NOT_NULL_FATAL(r);
     CU_ASSERT_TRUE(json_is_true(json_object_get(r, "success")));
     CU_ASSERT_TRUE(streq(str(r, "stdout"), "greeting=in-process\n"));
@@ -976,9 +1014,8 @@ static void test_cancel_clone(void)
 {
     CU_ASSERT_PTR_NOT_NULL_FATAL(plugin);
     mock_call m = {.cancel_on = "cloning:"};
-    json_t *r = call_inproc(&m, json_pack("{s:s,s:s,s:{s:s}}", "repo_url", git_url,
-                                          "context_path", "args", "build_args", "GREETING",
-                                          "cancel-clone"));
+    json_t *r = call_inproc(&m, json_pack("{s:s,s:s,s:{s:s}}", "repo_url", git_url, "context_path",
+                                          "args", "build_args", "GREETING", "cancel-clone"));
     CU_ASSERT_PTR_NOT_NULL_FATAL(r);
     CU_ASSERT_TRUE(json_is_false(json_object_get(r, "success")));
     CU_ASSERT_TRUE(json_is_true(json_object_get(r, "cancelled")));
@@ -994,8 +1031,8 @@ static void test_cancel_build(void)
     /* slow/ runs `sleep 20`: had the cancel not stopped the build, its image would exist. */
     mock_call m = {.cancel_on = "build: Step 2/"};
     int before = count_labelled_images(git_url);
-    json_t *r = call_inproc(&m, json_pack("{s:s,s:s}", "repo_url", git_url, "context_path",
-                                          "slow"));
+    json_t *r =
+        call_inproc(&m, json_pack("{s:s,s:s}", "repo_url", git_url, "context_path", "slow"));
     CU_ASSERT_PTR_NOT_NULL_FATAL(r);
     CU_ASSERT_TRUE(json_is_false(json_object_get(r, "success")));
     CU_ASSERT_TRUE(json_is_true(json_object_get(r, "cancelled")));
@@ -1036,8 +1073,8 @@ static void test_failures_inproc(void)
 
     /* A failing build with different build args: a fresh build, not the layer cache. */
     mock_call m3 = {0};
-    r = call_inproc(&m3, json_pack("{s:s,s:s,s:{s:s}}", "repo_url", git_url, "context_path",
-                                   "fail", "build_args", "UNUSED", "x"));
+    r = call_inproc(&m3, json_pack("{s:s,s:s,s:{s:s}}", "repo_url", git_url, "context_path", "fail",
+                                   "build_args", "UNUSED", "x"));
     CU_ASSERT_PTR_NOT_NULL_FATAL(r);
     CU_ASSERT_TRUE(streq(str(r, "error_code"), "build"));
     CU_ASSERT_TRUE(has(str(r, "build_log_tail"), "about-to-fail"));
@@ -1045,14 +1082,58 @@ static void test_failures_inproc(void)
     json_decref(r);
 }
 
+typedef struct concurrent_call {
+    mock_call m;
+    const char *greeting;
+    json_t *result;
+} concurrent_call;
+
+static void *concurrent_main(void *arg)
+{
+    concurrent_call *c = arg;
+    c->m.call.host = &services;
+    c->m.call.plugin_state = plugin_state;
+    c->m.call.tool = &plugin->tools[0];
+    json_t *args = json_pack("{s:s,s:s,s:{s:s}}", "repo_url", git_url, "context_path", "args",
+                             "build_args", "GREETING", c->greeting);
+    c->result = plugin->tools[0].handler(&c->m.call, args);
+    json_decref(args);
+    return NULL;
+}
+
+static void test_concurrent_builds(void)
+{
+    CU_ASSERT_PTR_NOT_NULL_FATAL(plugin);
+    concurrent_call calls[2] = {{.greeting = "concurrent-one"}, {.greeting = "concurrent-two"}};
+    pthread_t threads[2];
+    for (int i = 0; i < 2; i++)
+        CU_ASSERT_EQUAL_FATAL(pthread_create(&threads[i], NULL, concurrent_main, &calls[i]), 0);
+    for (int i = 0; i < 2; i++)
+        pthread_join(threads[i], NULL);
+    for (int i = 0; i < 2; i++) {
+        json_t *r = calls[i].result;
+        CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+        remember_image(str(r, "image"));
+        char want[64];
+        snprintf(want, sizeof want, "greeting=%s\n", calls[i].greeting);
+        CU_ASSERT_TRUE(json_is_true(json_object_get(r, "success")));
+        CU_ASSERT_TRUE(streq(str(r, "stdout"), want));
+        CU_ASSERT_FALSE(calls[i].m.decreasing);
+    }
+    CU_ASSERT_FALSE(streq(str(calls[0].result, "image"), str(calls[1].result, "image")));
+    CU_ASSERT_EQUAL(leftover_clones(), 0);
+    CU_ASSERT_EQUAL(leftover_containers(), 0);
+    json_decref(calls[0].result);
+    json_decref(calls[1].result);
+}
+
 static void test_clone_size_limit(void)
 {
     CU_ASSERT_PTR_NOT_NULL_FATAL(plugin);
     setenv("BERTH_GITHUB_MAX_CLONE_BYTES", "2k", 1);
     mock_call m = {0};
-    json_t *r = call_inproc(&m, json_pack("{s:s,s:s,s:{s:s}}", "repo_url", git_url,
-                                          "context_path", "args", "build_args", "GREETING",
-                                          "too-big"));
+    json_t *r = call_inproc(&m, json_pack("{s:s,s:s,s:{s:s}}", "repo_url", git_url, "context_path",
+                                          "args", "build_args", "GREETING", "too-big"));
     unsetenv("BERTH_GITHUB_MAX_CLONE_BYTES");
     CU_ASSERT_PTR_NOT_NULL_FATAL(r);
     CU_ASSERT_TRUE(json_is_false(json_object_get(r, "success")));
@@ -1111,6 +1192,7 @@ static const berth_test_case cases[] = {
     {"context_path", test_context_path},
     {"build_args", test_build_args},
     {"failing build", test_failing_build},
+    {"build network and limits", test_build_limits},
     {"run options", test_run_options},
     {"refused paths", test_refused_paths},
     {"refused urls", test_refused_urls},
@@ -1121,6 +1203,7 @@ static const berth_test_case cases[] = {
     {"cancel during build", test_cancel_build},
     {"cancelled before start", test_cancelled_before},
     {"failures (in process)", test_failures_inproc},
+    {"concurrent builds", test_concurrent_builds},
     {"clone size limit", test_clone_size_limit},
     {"file:// switch read per call", test_file_url_gate_inproc},
     {NULL, NULL},
