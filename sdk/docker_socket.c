@@ -2077,7 +2077,8 @@ int berth_docker_socket_init(berth_docker *d, berth_error *err)
     pthread_mutex_init(&s->mu, NULL);
     d->impl = s;
     d->ops = &sock_ops;
-    s->address = strdup(d->host && *d->host ? d->host : DEFAULT_HOST);
+    const char *host = d->host && *d->host ? d->host : getenv("DOCKER_HOST");
+    s->address = strdup(host && *host ? host : DEFAULT_HOST);
     int rc = s->address ? parse_address(s, err) : nomem(err);
     if (rc != 0) {
         sock_close(d);
