@@ -1,9 +1,18 @@
 /*
- * github.c: the build_and_execute_github_repo tool. Clones a repository with
- * libgit2 into a private temporary directory, checks out a branch, tag or
- * commit, builds its Dockerfile into an image tagged by a hash of everything
- * that determines the build (so repeating a build is a cache hit), removes
- * the clone, and runs the image through the shared exec helpers.
+ * github.c: the build_and_execute_github_repo tool.
+ *
+ * 1. Ask the remote which commit the branch, tag or default branch (HEAD,
+ *    whatever it is called) points at, without fetching (ls-remote). A full
+ *    sha needs no lookup.
+ * 2. Tag = berth-github/<repo name>:<16 hex of a hash of the URL, commit,
+ *    context path, Dockerfile path, build args and build network>. If that
+ *    image exists it is the cache: nothing is fetched or built.
+ * 3. Otherwise fetch into a private directory under $TMPDIR (only the named
+ *    branch or tag; every branch and tag to find a commit), check the commit
+ *    out, check the paths, build with berth's labels plus berth.github.repo
+ *    and berth.github.commit, and remove the clone on every path.
+ * 4. Run the image through the shared exec helpers (berth/exec.h). The image
+ *    stays: it is the cache.
  *
  * What a caller may reach is limited on purpose:
  * - URLs: https, http and git only. file:// URLs and local paths would let a
@@ -12,6 +21,7 @@
  *   belongs in the policy once the policy struct can grow). ssh is refused:
  *   berth has no credentials for it and must not use the host's keys.
  *   Credentials inside the URL are refused (they would end up in labels).
+ * - A fetch larger than BERTH_GITHUB_MAX_CLONE_BYTES (default 2g) stops.
  * - context_path is relative to the repository root, dockerfile_path relative
  *   to the context (the rule of Docker's build API: the Dockerfile must be
  *   part of the context that is sent). '..', absolute paths and symlinks that
@@ -20,7 +30,7 @@
  *
  * libgit2 reads no global or system git config (init clears its search
  * paths), so url.*.insteadOf rewrites or proxies configured for the host's
- * user cannot redirect a clone. libgit2 1.5 cannot clone shallowly.
+ * user cannot redirect a fetch. libgit2 1.5 cannot fetch shallowly.
  *
  * Limits: libgit2 1.5 has no network timeout, and cancellation is noticed in
  * its progress callbacks, so a remote that stalls without sending anything
