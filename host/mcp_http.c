@@ -62,27 +62,26 @@
 
 #include <berth/util.h>
 
-#define ENDPOINT "/mcp"
+#define ENDPOINT             "/mcp"
 #define DEFAULT_MAX_SESSIONS 64
-#define DEFAULT_IDLE_S 1800.0
+#define DEFAULT_IDLE_S       1800.0
 /* An SSE comment this often keeps proxies and idle timers from closing a quiet stream. */
 #define KEEPALIVE_MS 15000
 /* What an SSE client should wait before reconnecting (sent in the priming event). */
-#define SSE_RETRY_MS 3000
+#define SSE_RETRY_MS     3000
 #define CONNECTION_LIMIT 256u
 /* Idle keep-alive connections and slow senders; streamed responses lift it. */
 #define CONNECTION_TIMEOUT_S 60u
-#define SESSION_ID_LEN 32 /* hex: 128 bits */
-#define MAX_TOKEN 4096
-#define JSON_TYPE "application/json"
-#define SSE_TYPE "text/event-stream"
+#define SESSION_ID_LEN       32 /* hex: 128 bits */
+#define MAX_TOKEN            4096
+#define JSON_TYPE            "application/json"
+#define SSE_TYPE             "text/event-stream"
 
 /* What MCP-Protocol-Version may say: the revisions the dispatcher speaks. */
-static const char *const known_versions[] = {BERTH_MCP_LATEST_VERSION, "2025-06-18",
-                                             "2025-03-26"};
+static const char *const known_versions[] = {BERTH_MCP_LATEST_VERSION, "2025-06-18", "2025-03-26"};
 
 /* JSON-RPC codes of transport-level errors (the body of a 4xx/5xx). */
-#define RPC_PARSE_ERROR (-32700)
+#define RPC_PARSE_ERROR     (-32700)
 #define RPC_INVALID_REQUEST (-32600)
 #define RPC_TRANSPORT_ERROR (-32000)
 
@@ -100,18 +99,18 @@ typedef enum msg_kind { K_INVALID = 0, K_REQUEST, K_NOTIFICATION, K_RESPONSE } m
 
 typedef struct http_req {
     pthread_mutex_t lock;
-    int refs;           /* under lock */
-    out_msg *head;      /* under lock */
-    out_msg *tail;      /* under lock */
-    bool done;          /* under lock: the send() with `last` came */
-    bool gone;          /* under lock: nobody reads further messages */
-    bool session_ref;   /* under lock: the dispatcher still owes the `last` send() */
-    int wake_fd;        /* eventfd written on each send() */
+    int refs;         /* under lock */
+    out_msg *head;    /* under lock */
+    out_msg *tail;    /* under lock */
+    bool done;        /* under lock: the send() with `last` came */
+    bool gone;        /* under lock: nobody reads further messages */
+    bool session_ref; /* under lock: the dispatcher still owes the `last` send() */
+    int wake_fd;      /* eventfd written on each send() */
     /* The connection thread's own state. */
     http_server *srv;
     struct MHD_Connection *conn;
     int sock_fd;
-    http_session *hs; /* counted in hs->refs while set */
+    http_session *hs;   /* counted in hs->refs while set */
     const char *origin; /* a valid Origin header, echoed for CORS */
     berth_buf body;
     bool oversize;
@@ -169,13 +168,14 @@ static size_t env_size(const char *name, size_t def, size_t min, size_t max)
     unsigned long long v = strtoull(env, &end, 10);
     if (errno == 0 && end && *end == '\0' && v >= min && v <= max)
         return (size_t)v;
-    berth_host_logf(BERTH_LOG_WARNING, "mcp http: ignoring %s='%s': give a whole number between "
-                                       "%zu and %zu",
+    berth_host_logf(BERTH_LOG_WARNING,
+                    "mcp http: ignoring %s='%s': give a whole number between "
+                    "%zu and %zu",
                     name, env, min, max);
     return def;
 }
 
-/* Case-insensitive search of `needle` in the first `len` bytes of `hay`. */
+/* Whether `needle` occurs in `hay`, ignoring case (for Accept lists). */
 static bool has_token(const char *hay, const char *needle)
 {
     size_t n = strlen(needle);
@@ -186,8 +186,7 @@ static bool has_token(const char *hay, const char *needle)
 }
 
 /* Compare in time that depends only on the length of `secret`. */
-static bool secret_equal(const char *given, size_t given_len, const char *secret,
-                         size_t secret_len)
+static bool secret_equal(const char *given, size_t given_len, const char *secret, size_t secret_len)
 {
     unsigned char diff = given_len != secret_len;
     for (size_t i = 0; i < secret_len; i++) {
@@ -431,8 +430,9 @@ static void sweep(http_server *srv, bool all)
             char sid[9];
             short_id(hs, sid);
             if (!all)
-                berth_host_logf(BERTH_LOG_INFO, "mcp http: session %s... unused for %.0f s: "
-                                                "ended",
+                berth_host_logf(BERTH_LOG_INFO,
+                                "mcp http: session %s... unused for %.0f s: "
+                                "ended",
                                 sid, now - hs->last_used);
             session_end_locked(srv, hs);
         }
@@ -480,7 +480,8 @@ static void cancel_request(http_session *hs, const json_t *id)
 static bool is_loopback_name(const char *name, size_t n)
 {
     return (n == 9 && strncasecmp(name, "localhost", 9) == 0) ||
-           (n == 9 && memcmp(name, "127.0.0.1", 9) == 0) || (n == 5 && memcmp(name, "[::1]", 5) == 0);
+           (n == 9 && memcmp(name, "127.0.0.1", 9) == 0) ||
+           (n == 5 && memcmp(name, "[::1]", 5) == 0);
 }
 
 /* Split "name[:port]" (name may be "[v6]"); false when malformed. */
@@ -546,8 +547,8 @@ static bool host_ok(const http_server *srv, const char *host)
     if (is_loopback_name(host, n) || name_is(host, n, srv->bound_host) ||
         name_is(host, n, srv->listen_name))
         return true;
-    if (srv->allowed_host && (name_is(host, n, srv->allowed_host) ||
-                              strcasecmp(host, srv->allowed_host) == 0))
+    if (srv->allowed_host &&
+        (name_is(host, n, srv->allowed_host) || strcasecmp(host, srv->allowed_host) == 0))
         return true;
     return srv->bound_wildcard && is_ip_literal(host, n);
 }
@@ -613,7 +614,8 @@ static msg_kind classify(const char *text, size_t len, json_t **id, bool *is_ini
             *id = json_incref(mid);
             *is_init = strcmp(json_string_value(method), "initialize") == 0;
         }
-    } else if (!method && mid && (json_object_get(msg, "result") || json_object_get(msg, "error"))) {
+    } else if (!method && mid &&
+               (json_object_get(msg, "result") || json_object_get(msg, "error"))) {
         kind = K_RESPONSE;
     }
 out:
@@ -638,9 +640,8 @@ static enum MHD_Result reply(http_req *r, unsigned int status, const char *type,
                              const char *session_id)
 {
     size_t len = body ? strlen(body) : 0;
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(len, body ? body : (void *)"",
-                                        body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        len, body ? body : (void *)"", body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
     if (!resp) {
         free(body);
         return MHD_NO;
@@ -660,11 +661,10 @@ static enum MHD_Result reply(http_req *r, unsigned int status, const char *type,
     return ret;
 }
 
-static enum MHD_Result reply_error(http_req *r, unsigned int status, int code, const char *fmt,
-                                   ...) __attribute__((format(printf, 4, 5)));
+static enum MHD_Result reply_error(http_req *r, unsigned int status, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
-static enum MHD_Result reply_error(http_req *r, unsigned int status, int code, const char *fmt,
-                                   ...)
+static enum MHD_Result reply_error(http_req *r, unsigned int status, int code, const char *fmt, ...)
 {
     char message[1024];
     va_list ap;
@@ -853,8 +853,9 @@ static enum MHD_Result post_initialize(http_req *r)
         srv->n_live++; /* reserved until initialize says yes or no */
     pthread_mutex_unlock(&srv->lock);
     if (full) {
-        berth_host_logf(BERTH_LOG_WARNING, "mcp http: refused a new session: %zu are open "
-                                           "(BERTH_MCP_MAX_SESSIONS)",
+        berth_host_logf(BERTH_LOG_WARNING,
+                        "mcp http: refused a new session: %zu are open "
+                        "(BERTH_MCP_MAX_SESSIONS)",
                         srv->max_sessions);
         return reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, RPC_TRANSPORT_ERROR,
                            "too many MCP sessions are open (%zu): end one (DELETE %s) or wait "
@@ -943,8 +944,8 @@ static enum MHD_Result post_done(http_req *r)
     const char *pv = header(c, "MCP-Protocol-Version");
     if (pv && !version_known(pv))
         return reply_error(r, MHD_HTTP_BAD_REQUEST, RPC_TRANSPORT_ERROR,
-                           "unsupported MCP-Protocol-Version '%s': berth speaks %s, %s and %s",
-                           pv, known_versions[0], known_versions[1], known_versions[2]);
+                           "unsupported MCP-Protocol-Version '%s': berth speaks %s, %s and %s", pv,
+                           known_versions[0], known_versions[1], known_versions[2]);
 
     /* Before dispatch: the dispatcher may send from a worker at once. */
     r->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -986,8 +987,8 @@ static enum MHD_Result on_delete(http_req *r)
     const char *pv = header(r->conn, "MCP-Protocol-Version");
     if (pv && !version_known(pv))
         return reply_error(r, MHD_HTTP_BAD_REQUEST, RPC_TRANSPORT_ERROR,
-                           "unsupported MCP-Protocol-Version '%s': berth speaks %s, %s and %s",
-                           pv, known_versions[0], known_versions[1], known_versions[2]);
+                           "unsupported MCP-Protocol-Version '%s': berth speaks %s, %s and %s", pv,
+                           known_versions[0], known_versions[1], known_versions[2]);
     size_t n_calls = berth_mcp_session_in_flight(hs->s);
     pthread_mutex_lock(&srv->lock);
     bool ended = session_end_locked(srv, hs);
@@ -1031,8 +1032,9 @@ static enum MHD_Result on_headers(http_req *r, const char *url, const char *meth
                            "the server is shutting down");
     const char *host = header(c, MHD_HTTP_HEADER_HOST);
     if (!host_ok(srv, host)) {
-        berth_host_logf(BERTH_LOG_WARNING, "mcp http: refused a request for Host '%s' "
-                                           "(DNS rebinding protection; --allow-host adds a name)",
+        berth_host_logf(BERTH_LOG_WARNING,
+                        "mcp http: refused a request for Host '%s' "
+                        "(DNS rebinding protection; --allow-host adds a name)",
                         host ? host : "(none)");
         return reply_error(r, MHD_HTTP_FORBIDDEN, RPC_TRANSPORT_ERROR,
                            "Forbidden: Host '%s' is not this server's: use localhost, 127.0.0.1 "
@@ -1041,8 +1043,9 @@ static enum MHD_Result on_headers(http_req *r, const char *url, const char *meth
     }
     const char *origin = header(c, MHD_HTTP_HEADER_ORIGIN);
     if (origin && !origin_ok(srv, origin)) {
-        berth_host_logf(BERTH_LOG_WARNING, "mcp http: refused a request from Origin '%s' "
-                                           "(--allow-origin admits one more)",
+        berth_host_logf(BERTH_LOG_WARNING,
+                        "mcp http: refused a request from Origin '%s' "
+                        "(--allow-origin admits one more)",
                         origin);
         return reply_error(r, MHD_HTTP_FORBIDDEN, RPC_TRANSPORT_ERROR,
                            "Forbidden: Origin '%s' is not allowed: only pages on localhost may "
@@ -1080,9 +1083,8 @@ static enum MHD_Result on_headers(http_req *r, const char *url, const char *meth
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     http_server *srv = cls;
     http_req *r = *con_cls;
@@ -1129,8 +1131,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         char *ids = json_dumps(r->id, JSON_ENCODE_ANY);
         char sid[9];
         short_id(r->hs, sid);
-        berth_host_logf(BERTH_LOG_INFO, "mcp http: session %s...: the client closed the stream "
-                                        "of request %s before its response; cancelling the call",
+        berth_host_logf(BERTH_LOG_INFO,
+                        "mcp http: session %s...: the client closed the stream "
+                        "of request %s before its response; cancelling the call",
                         sid, ids ? ids : "?");
         free(ids);
         cancel_request(r->hs, r->id);
@@ -1198,11 +1201,11 @@ static int parse_listen(http_server *srv, const char *spec, listen_addr *out)
     char portbuf[8];
     snprintf(portbuf, sizeof portbuf, "%lu", p);
     /* "localhost" means IPv4 loopback here, whatever /etc/hosts lists first. */
-    int gai = getaddrinfo(strcasecmp(host, "localhost") == 0 ? "127.0.0.1" : host, portbuf,
-                          &hints, &ai);
+    int gai =
+        getaddrinfo(strcasecmp(host, "localhost") == 0 ? "127.0.0.1" : host, portbuf, &hints, &ai);
     if (gai != 0 || !ai) {
-        berth_host_logf(BERTH_LOG_ERROR, "mcp http: cannot resolve '%s' from --http %s: %s",
-                        host, spec, gai_strerror(gai));
+        berth_host_logf(BERTH_LOG_ERROR, "mcp http: cannot resolve '%s' from --http %s: %s", host,
+                        spec, gai_strerror(gai));
         if (ai)
             freeaddrinfo(ai);
         return -BERTH_E_INVALID;
@@ -1230,8 +1233,9 @@ static int parse_listen(http_server *srv, const char *spec, listen_addr *out)
     }
     return srv->listen_name ? 0 : -BERTH_E_NOMEM;
 bad:
-    berth_host_logf(BERTH_LOG_ERROR, "mcp http: --http '%s' is not an address: give HOST:PORT "
-                                     "(e.g. 127.0.0.1:8080), [IPV6]:PORT or PORT",
+    berth_host_logf(BERTH_LOG_ERROR,
+                    "mcp http: --http '%s' is not an address: give HOST:PORT "
+                    "(e.g. 127.0.0.1:8080), [IPV6]:PORT or PORT",
                     spec);
     return -BERTH_E_INVALID;
 }
@@ -1248,15 +1252,17 @@ static int read_token(http_server *srv, const char *path)
     }
     struct stat st;
     if (fstat(fileno(f), &st) == 0 && (st.st_mode & 077))
-        berth_host_logf(BERTH_LOG_WARNING, "mcp http: --token-file %s is readable by other "
-                                           "users: chmod 600 it",
+        berth_host_logf(BERTH_LOG_WARNING,
+                        "mcp http: --token-file %s is readable by other "
+                        "users: chmod 600 it",
                         path);
     size_t n = fread(buf, 1, sizeof buf - 1, f);
     fclose(f);
     buf[n] = '\0';
     if (n > MAX_TOKEN) {
-        berth_host_logf(BERTH_LOG_ERROR, "mcp http: --token-file %s holds more than %d bytes: "
-                                         "put one token on one line",
+        berth_host_logf(BERTH_LOG_ERROR,
+                        "mcp http: --token-file %s holds more than %d bytes: "
+                        "put one token on one line",
                         path, MAX_TOKEN);
         goto out;
     }
@@ -1267,16 +1273,18 @@ static int read_token(http_server *srv, const char *path)
     while (len > 0 && isspace((unsigned char)start[len - 1]))
         len--;
     if (len == 0) {
-        berth_host_logf(BERTH_LOG_ERROR, "mcp http: --token-file %s is empty: write a token "
-                                         "(e.g. from `openssl rand -hex 32`)",
+        berth_host_logf(BERTH_LOG_ERROR,
+                        "mcp http: --token-file %s is empty: write a token "
+                        "(e.g. from `openssl rand -hex 32`)",
                         path);
         goto out;
     }
     for (size_t i = 0; i < len; i++) {
         if (start[i] < 0x21 || start[i] > 0x7e) {
-            berth_host_logf(BERTH_LOG_ERROR, "mcp http: the token in %s has a space or a "
-                                             "non-printable character: use one word of "
-                                             "printable ASCII",
+            berth_host_logf(BERTH_LOG_ERROR,
+                            "mcp http: the token in %s has a space or a "
+                            "non-printable character: use one word of "
+                            "printable ASCII",
                             path);
             goto out;
         }
@@ -1307,10 +1315,9 @@ static int open_listener(http_server *srv, const char *spec, const listen_addr *
     if (a->ss.ss_family == AF_INET6)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
     if (bind(fd, (const struct sockaddr *)&a->ss, a->len) != 0 || listen(fd, 64) != 0) {
-        berth_host_logf(BERTH_LOG_ERROR, "mcp http: cannot listen on %s: %s%s", spec,
-                        strerror(errno),
-                        errno == EADDRINUSE ? " (another process uses that port: pick another)"
-                                            : "");
+        berth_host_logf(
+            BERTH_LOG_ERROR, "mcp http: cannot listen on %s: %s%s", spec, strerror(errno),
+            errno == EADDRINUSE ? " (another process uses that port: pick another)" : "");
         close(fd);
         return -1;
     }
@@ -1357,14 +1364,14 @@ int berth_mcp_serve_http(berth_host *h, const berth_mcp_http_options *opts)
         status = 2;
         goto out;
     }
-    srv.allowed_origin = opts->allowed_origin && *opts->allowed_origin ? opts->allowed_origin
-                                                                       : NULL;
+    srv.allowed_origin =
+        opts->allowed_origin && *opts->allowed_origin ? opts->allowed_origin : NULL;
     srv.allowed_host = opts->allowed_host && *opts->allowed_host ? opts->allowed_host : NULL;
-    srv.max_message = env_size("BERTH_MCP_MAX_MESSAGE", BERTH_MCP_DEFAULT_MAX_MESSAGE, 1024,
-                               1u << 30);
+    srv.max_message =
+        env_size("BERTH_MCP_MAX_MESSAGE", BERTH_MCP_DEFAULT_MAX_MESSAGE, 1024, 1u << 30);
     srv.max_sessions = env_size("BERTH_MCP_MAX_SESSIONS", DEFAULT_MAX_SESSIONS, 1, 100000);
-    srv.idle_s = (double)env_size("BERTH_MCP_SESSION_IDLE_S", (size_t)DEFAULT_IDLE_S, 1,
-                                  30 * 24 * 3600);
+    srv.idle_s =
+        (double)env_size("BERTH_MCP_SESSION_IDLE_S", (size_t)DEFAULT_IDLE_S, 1, 30 * 24 * 3600);
 
     if ((listen_fd = open_listener(&srv, opts->listen, &addr)) < 0)
         goto out;
@@ -1384,14 +1391,13 @@ int berth_mcp_serve_http(berth_host *h, const berth_mcp_http_options *opts)
     sigaction(SIGPIPE, &sa, &old_pipe);
     handlers = true;
 
-    d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD |
-                             MHD_USE_ITC | MHD_USE_ERROR_LOG |
-                             (addr.ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
-                         0, NULL, NULL, on_request, &srv, MHD_OPTION_LISTEN_SOCKET, listen_fd,
-                         MHD_OPTION_NOTIFY_COMPLETED, on_completed, &srv,
-                         MHD_OPTION_CONNECTION_LIMIT, CONNECTION_LIMIT,
-                         MHD_OPTION_CONNECTION_TIMEOUT, CONNECTION_TIMEOUT_S,
-                         MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
+    d = MHD_start_daemon(
+        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ITC |
+            MHD_USE_ERROR_LOG | (addr.ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
+        0, NULL, NULL, on_request, &srv, MHD_OPTION_LISTEN_SOCKET, listen_fd,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, &srv, MHD_OPTION_CONNECTION_LIMIT,
+        CONNECTION_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT, CONNECTION_TIMEOUT_S,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
     if (!d) {
         berth_host_logf(BERTH_LOG_ERROR, "mcp http: libmicrohttpd could not start on %s",
                         opts->listen);
@@ -1402,8 +1408,8 @@ int berth_mcp_serve_http(berth_host *h, const berth_mcp_http_options *opts)
                         "mcp http: listening on %s, which is not a loopback address: anyone "
                         "who can reach it can run containers here%s",
                         srv.bound_host, srv.token ? "" : " (no --token-file is set)");
-    berth_host_logf(BERTH_LOG_NOTICE, "serving MCP on http://%s:%u%s (%zu tools%s)",
-                    srv.bound_host, srv.port, ENDPOINT, berth_host_tool_count(h),
+    berth_host_logf(BERTH_LOG_NOTICE, "serving MCP on http://%s:%u%s (%zu tools%s)", srv.bound_host,
+                    srv.port, ENDPOINT, berth_host_tool_count(h),
                     srv.token ? ", bearer token required" : "");
 
     const char *why = "?";
