@@ -56,6 +56,7 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
@@ -73,9 +74,11 @@
 /* Idle keep-alive connections and slow senders; streamed responses lift it. */
 #define CONNECTION_TIMEOUT_S 60u
 #define SESSION_ID_LEN       32 /* hex: 128 bits */
-#define MAX_TOKEN            4096
-#define JSON_TYPE            "application/json"
-#define SSE_TYPE             "text/event-stream"
+/* At shutdown, how long open streams get to deliver their last messages. */
+#define DRAIN_S   5
+#define MAX_TOKEN 4096
+#define JSON_TYPE "application/json"
+#define SSE_TYPE  "text/event-stream"
 
 /* What MCP-Protocol-Version may say: the revisions the dispatcher speaks. */
 static const char *const known_versions[] = {BERTH_MCP_LATEST_VERSION, "2025-06-18", "2025-03-26"};
@@ -152,7 +155,9 @@ struct http_server {
     bool bound_loopback;
     unsigned port;
     _Atomic bool stopping;
-    int stop_fd; /* eventfd, readable once stopping */
+    int stop_fd;            /* eventfd, readable once stopping */
+    size_t n_streams;       /* under lock: streamed responses not yet complete */
+    pthread_cond_t drained; /* signalled when n_streams drops to 0 */
     _Atomic unsigned long long event_seq;
 };
 
@@ -788,6 +793,9 @@ static enum MHD_Result reply_stream(http_req *r)
     enum MHD_Result ret = MHD_queue_response(r->conn, MHD_HTTP_OK, resp);
     MHD_destroy_response(resp);
     r->responded = true;
+    pthread_mutex_lock(&r->srv->lock);
+    r->srv->n_streams++;
+    pthread_mutex_unlock(&r->srv->lock);
     return ret;
 }
 
@@ -1138,8 +1146,13 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         free(ids);
         cancel_request(r->hs, r->id);
     }
-    if (r->streaming)
+    if (r->streaming) {
         MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, CONNECTION_TIMEOUT_S);
+        pthread_mutex_lock(&srv->lock);
+        if (srv->n_streams > 0 && --srv->n_streams == 0)
+            pthread_cond_broadcast(&srv->drained);
+        pthread_mutex_unlock(&srv->lock);
+    }
     if (r->hs)
         session_release(srv, r->hs);
     r->hs = NULL;
@@ -1350,6 +1363,7 @@ int berth_mcp_serve_http(berth_host *h, const berth_mcp_http_options *opts)
     listen_addr addr = {0};
     http_server srv = {.h = h, .stop_fd = -1};
     pthread_mutex_init(&srv.lock, NULL);
+    pthread_cond_init(&srv.drained, NULL);
     atomic_init(&srv.stopping, false);
     atomic_init(&srv.event_seq, 0);
 
@@ -1452,6 +1466,22 @@ int berth_mcp_serve_http(berth_host *h, const berth_mcp_http_options *opts)
     uint64_t one = 1;
     ssize_t wn = write(srv.stop_fd, &one, sizeof one);
     (void)wn;
+    /* MHD_stop_daemon closes every connection at once: first let the streams
+     * deliver what they hold (the calls' last responses), within reason. */
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += DRAIN_S;
+    pthread_mutex_lock(&srv.lock);
+    while (srv.n_streams > 0 &&
+           pthread_cond_timedwait(&srv.drained, &srv.lock, &until) != ETIMEDOUT)
+        ;
+    size_t undrained = srv.n_streams;
+    pthread_mutex_unlock(&srv.lock);
+    if (undrained)
+        berth_host_logf(BERTH_LOG_WARNING,
+                        "mcp http: closing %zu stream%s whose client did not "
+                        "read the end within %d s",
+                        undrained, undrained == 1 ? "" : "s", DRAIN_S);
     MHD_stop_daemon(d);
     d = NULL;
     sweep(&srv, true);
@@ -1478,6 +1508,7 @@ out:
         free(srv.token);
     }
     free(srv.listen_name);
+    pthread_cond_destroy(&srv.drained);
     pthread_mutex_destroy(&srv.lock);
     return status;
 }

@@ -13,8 +13,16 @@ import { writeFileSync } from 'node:fs';
 import { HttpServer, request, sessionHeaders, tempDir, slow } from './httplib.mjs';
 import { SEED_TOOLS, TEST_IMAGE, containersWith, sleep } from '../lib.mjs';
 
-const { Client } = await import('@modelcontextprotocol/sdk/client/index.js');
-const { StreamableHTTPClientTransport } = await import('@modelcontextprotocol/sdk/client/streamableHttp.js');
+// The SDK comes with the conformance suite (tests/mcp/http/setup.sh) and with
+// tests/mcp/setup.sh; node finds whichever node_modules holds it.
+let Client;
+let StreamableHTTPClientTransport;
+try {
+  ({ Client } = await import('@modelcontextprotocol/sdk/client/index.js'));
+  ({ StreamableHTTPClientTransport } = await import('@modelcontextprotocol/sdk/client/streamableHttp.js'));
+} catch (e) {
+  throw new Error(`the MCP TypeScript SDK is not installed: run tests/mcp/http/setup.sh (npm ci) first (${e.message})`);
+}
 
 const REGISTRY = process.env.BERTH_REGISTRY_ADDR || '127.0.0.1:5000';
 const TIMEOUT = 120000 * slow;

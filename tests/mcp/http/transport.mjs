@@ -304,6 +304,20 @@ describe('berth serve --http', () => {
     assert.match(r.text, /again/);
   });
 
+  test('notifications/cancelled from another POST ends the call stream without a response', async () => {
+    const marker = join(tmp.dir, 'notified');
+    const st = await openStream(srv.url, { headers: sessionHeaders(sid), body: call('c1', 'test_sleep', { seconds: 60, marker }) });
+    await st.until((evs) => evs.length > 0, 'the priming event');
+    const n = await request(srv.url, {
+      headers: sessionHeaders(sid),
+      body: { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 'c1', reason: 'test' } },
+    });
+    assert.equal(n.status, 202);
+    await st.waitEnd();
+    assert.equal(await waitFile(marker), 'cancelled');
+    assert.deepEqual(st.events.filter((e) => e.message), [], 'a cancelled request gets no response');
+  });
+
   test('a dropped stream kills and removes its container', async () => {
     const st = await openStream(srv.url, {
       headers: sessionHeaders(sid),
