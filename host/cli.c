@@ -354,8 +354,13 @@ static void cli_progress(void *ud, double progress, double total, const char *me
     (void)ud;
     (void)progress;
     (void)total;
-    if (message && *message)
+    /* Output chunks carry their own newlines; status lines (pull, build) do not. */
+    if (message && *message) {
+        size_t n = strlen(message);
         fputs(message, stderr);
+        if (message[n - 1] != '\n')
+            fputc('\n', stderr);
+    }
 }
 
 static int cmd_call(berth_host *h, int argc, char **argv)
