@@ -61,6 +61,7 @@ static void usage(FILE *f)
           "  --allow-image PATTERN       allow only images matching (repeatable)\n"
           "  --allow-volume DIR          allow volumes under this host directory (repeatable)\n"
           "  --see-all-containers        let ps and stop reach containers berth did not create\n"
+          "  --allow-local-repos         let github clone file:// URLs and host paths\n"
           "  --log-level LEVEL           debug, info, notice, warning, error (default: notice;\n"
           "                              serve and doctor: info)\n"
           "  --no-reap                   do not remove leftovers of crashed berth processes\n"
@@ -98,7 +99,7 @@ static int parse_global(int argc, char **argv, cli_opts *o)
     enum {
         O_BACKEND = 256, O_HOST, O_CLI, O_PLUGIN_DIR, O_POLICY, O_MAX_MEMORY, O_MAX_CPUS,
         O_MAX_TIMEOUT, O_MAX_OUTPUT, O_MAX_CONC, O_ALLOW_NET, O_ALLOW_IMAGE, O_ALLOW_VOL,
-        O_SEE_ALL, O_LOG_LEVEL, O_NO_REAP, O_VERSION
+        O_SEE_ALL, O_LOCAL_REPOS, O_LOG_LEVEL, O_NO_REAP, O_VERSION
     };
     static const struct option longopts[] = {
         {"backend", required_argument, NULL, O_BACKEND},
@@ -115,6 +116,7 @@ static int parse_global(int argc, char **argv, cli_opts *o)
         {"allow-image", required_argument, NULL, O_ALLOW_IMAGE},
         {"allow-volume", required_argument, NULL, O_ALLOW_VOL},
         {"see-all-containers", no_argument, NULL, O_SEE_ALL},
+        {"allow-local-repos", no_argument, NULL, O_LOCAL_REPOS},
         {"log-level", required_argument, NULL, O_LOG_LEVEL},
         {"no-reap", no_argument, NULL, O_NO_REAP},
         {"help", no_argument, NULL, 'h'},
@@ -180,6 +182,9 @@ static int parse_global(int argc, char **argv, cli_opts *o)
             break;
         case O_SEE_ALL:
             json_object_set_new(o->policy_overrides, "see_all_containers", json_true());
+            break;
+        case O_LOCAL_REPOS:
+            json_object_set_new(o->policy_overrides, "allow_local_repos", json_true());
             break;
         case O_LOG_LEVEL:
             if (berth_log_level_parse(optarg, &o->log_level) != 0) {

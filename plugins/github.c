@@ -16,12 +16,11 @@
  *
  * What a caller may reach is limited on purpose:
  * - URLs: https, http and git only. file:// URLs and local paths would let a
- *   caller read any repository on the host, so they need
- *   BERTH_GITHUB_ALLOW_FILE=1 in the host's environment (off by default; it
- *   belongs in the policy once the policy struct can grow). ssh is refused:
+ *   caller read any repository on the host, so they need the policy's
+ *   allow_local_repos (off by default). ssh is refused:
  *   berth has no credentials for it and must not use the host's keys.
  *   Credentials inside the URL are refused (they would end up in labels).
- * - A fetch larger than BERTH_GITHUB_MAX_CLONE_BYTES (default 2g) stops.
+ * - A fetch larger than the policy's max_clone_bytes (default 2g) stops.
  * - context_path is relative to the repository root, dockerfile_path relative
  *   to the context (the rule of Docker's build API: the Dockerfile must be
  *   part of the context that is sent). '..', absolute paths and symlinks that
@@ -66,7 +65,6 @@
 #define PROG_BUILD_END   90.0
 
 #define DEFAULT_BUILD_TIMEOUT_S 1800
-#define DEFAULT_MAX_CLONE_BYTES ((uint64_t)2 << 30)
 #define MAX_URL_LEN             2048
 #define MAX_PATH_ARG            1024
 
@@ -146,12 +144,6 @@ static const char *git_msg(void)
     return e && e->message ? e->message : "unknown libgit2 error";
 }
 
-static bool allow_file_urls(void)
-{
-    const char *s = getenv("BERTH_GITHUB_ALLOW_FILE");
-    return s && strcmp(s, "1") == 0;
-}
-
 /* ------------------------------------------------------ argument checks */
 
 static bool has_prefix(const char *s, const char *prefix)
@@ -160,7 +152,7 @@ static bool has_prefix(const char *s, const char *prefix)
 }
 
 /* Which URLs are accepted, and why the others are not (see the file comment). */
-static int check_url(const char *url, url_kind *kind, berth_error *err)
+static int check_url(const char *url, const berth_policy *pol, url_kind *kind, berth_error *err)
 {
     size_t len = strlen(url);
     if (len == 0 || len > MAX_URL_LEN)
@@ -194,13 +186,13 @@ static int check_url(const char *url, url_kind *kind, berth_error *err)
     }
     bool is_file = strncasecmp(url, "file://", 7) == 0;
     if (is_file || url[0] == '/') {
-        if (!allow_file_urls())
+        if (!pol->allow_local_repos)
             return berth_error_set(err, BERTH_E_POLICY,
                                    "repo_url '%s' is a repository on the berth host; file:// "
                                    "URLs and local paths are refused because they would let a "
-                                   "caller read any repository on the host (set "
-                                   "BERTH_GITHUB_ALLOW_FILE=1 in berth's environment to allow "
-                                   "them)",
+                                   "caller read any repository on the host (allow "
+                                   "them with allow_local_repos in the policy file or "
+                                   "--allow-local-repos)",
                                    url);
         if (is_file && url[7] != '/')
             return berth_error_set(err, BERTH_E_INVALID,
@@ -301,7 +293,7 @@ static int parse_args(gh_job *j, const json_t *args, berth_error *err)
         return rc;
     if (!j->url)
         return berth_error_set(err, BERTH_E_INVALID, "repo_url is required");
-    if ((rc = check_url(j->url, &j->kind, err)) != 0)
+    if ((rc = check_url(j->url, j->policy, &j->kind, err)) != 0)
         return rc;
 
     if (j->branch && j->commit_arg)
@@ -371,17 +363,7 @@ static int parse_args(gh_job *j, const json_t *args, berth_error *err)
     if ((rc = berth_policy_check_timeout(j->policy, j->build_timeout_s, err)) != 0)
         return berth_error_prefix(err, "build_timeout");
 
-    j->max_clone_bytes = DEFAULT_MAX_CLONE_BYTES;
-    const char *mb = getenv("BERTH_GITHUB_MAX_CLONE_BYTES");
-    if (mb && *mb) {
-        int64_t v;
-        if (berth_parse_size(mb, &v, err) != 0 || v <= 0)
-            return berth_error_set(err, BERTH_E_INVALID,
-                                   "BERTH_GITHUB_MAX_CLONE_BYTES='%s' in berth's environment is "
-                                   "not a size such as 500m",
-                                   mb);
-        j->max_clone_bytes = (uint64_t)v;
-    }
+    j->max_clone_bytes = (uint64_t)j->policy->max_clone_bytes;
     return 0;
 }
 
@@ -663,7 +645,7 @@ static int clone_error(gh_job *j, const char *what, berth_error *err)
     if (j->clone_too_big)
         return berth_error_set(err, BERTH_E_POLICY,
                                "%s is larger than %" PRIu64 " bytes, the most berth clones "
-                               "(BERTH_GITHUB_MAX_CLONE_BYTES in berth's environment)",
+                               "(max_clone_bytes in the policy)",
                                j->url, j->max_clone_bytes);
     const git_error *e = git_error_last();
     int code = e && e->klass == GIT_ERROR_NET ? BERTH_E_UNREACHABLE : BERTH_E_IO;

@@ -76,6 +76,8 @@ int berth_policy_init_defaults(berth_policy *p)
     p->see_all_containers = false;
     p->allow_gpus = true;
     p->max_concurrent_runs = 4;
+    p->allow_local_repos = false;
+    p->max_clone_bytes = 2 * GIB;
     p->allowed_networks = calloc(1, sizeof *p->allowed_networks);
     if (p->allowed_networks)
         p->allowed_networks[0] = strdup("none");
@@ -294,6 +296,7 @@ static const char *const policy_keys[] = {
     "pids_limit",         "max_payload_bytes",    "allowed_networks",
     "allowed_images",     "allowed_volume_roots", "build_network",
     "see_all_containers", "allow_gpus",           "max_concurrent_runs",
+    "allow_local_repos",  "max_clone_bytes",
 };
 
 static int apply_one(berth_policy *p, const char *key, const json_t *v, berth_error *err)
@@ -325,6 +328,15 @@ static int apply_one(berth_policy *p, const char *key, const json_t *v, berth_er
         rc = get_bool(key, v, &p->see_all_containers, err);
     } else if (strcmp(key, "allow_gpus") == 0) {
         rc = get_bool(key, v, &p->allow_gpus, err);
+    } else if (strcmp(key, "allow_local_repos") == 0) {
+        rc = get_bool(key, v, &p->allow_local_repos, err);
+    } else if (strcmp(key, "max_clone_bytes") == 0) {
+        int64_t bytes = 0;
+        if (!json_is_string(v) || berth_parse_size(json_string_value(v), &bytes, err) != 0 ||
+            bytes <= 0)
+            return berth_error_set(err, BERTH_E_INVALID,
+                                   "policy max_clone_bytes: expected a size such as \"500m\"");
+        p->max_clone_bytes = bytes;
     } else if (strcmp(key, "build_network") == 0) {
         if (!json_is_string(v) || !*json_string_value(v) || !printable(json_string_value(v)))
             return berth_error_set(err, BERTH_E_INVALID,
@@ -383,7 +395,7 @@ int berth_policy_apply_json(berth_policy *p, const json_t *config, berth_error *
                                    "default_output_bytes, pids_limit, max_payload_bytes, "
                                    "allowed_networks, allowed_images, allowed_volume_roots, "
                                    "build_network, see_all_containers, allow_gpus, "
-                                   "max_concurrent_runs",
+                                   "max_concurrent_runs, allow_local_repos, max_clone_bytes",
                                    q);
         }
     }
@@ -650,7 +662,7 @@ json_t *berth_policy_to_json(const berth_policy *p)
     char mem[32], defmem[32];
     berth_format_size(p->max_memory_bytes, mem, sizeof mem);
     berth_format_size(p->default_memory_bytes, defmem, sizeof defmem);
-    return json_pack("{s:s, s:s, s:f, s:f, s:I, s:I, s:I, s:I, s:o*, s:o*, s:o*, s:s?, s:b, s:b, "
+    json_t *j = json_pack("{s:s, s:s, s:f, s:f, s:I, s:I, s:I, s:I, s:o*, s:o*, s:o*, s:s?, s:b, s:b, "
                      "s:i}",
                      "max_memory", mem, "default_memory", defmem, "max_cpus", p->max_cpus,
                      "max_timeout", p->max_timeout_s, "max_output_bytes",
@@ -662,4 +674,11 @@ json_t *berth_policy_to_json(const berth_policy *p)
                      strv_json(p->allowed_volume_roots, p->n_allowed_volume_roots), "build_network",
                      p->build_network, "see_all_containers", p->see_all_containers, "allow_gpus",
                      p->allow_gpus, "max_concurrent_runs", p->max_concurrent_runs);
+    char clone[32];
+    berth_format_size(p->max_clone_bytes, clone, sizeof clone);
+    if (j) {
+        json_object_set_new(j, "allow_local_repos", json_boolean(p->allow_local_repos));
+        json_object_set_new(j, "max_clone_bytes", json_string(clone));
+    }
+    return j;
 }

@@ -37,6 +37,8 @@ typedef struct berth_policy {
     bool see_all_containers;       /**< ps/stop beyond berth's own; default false */
     bool allow_gpus;               /**< default true: the engine decides */
     int max_concurrent_runs;       /**< default 4 */
+    bool allow_local_repos;        /**< github: file:// URLs and host paths; default false */
+    int64_t max_clone_bytes;       /**< github: largest fetch; default 2g */
 } berth_policy;
 
 /** Fill with the defaults above. Returns 0 or -BERTH_E_NOMEM. */
@@ -48,7 +50,8 @@ void berth_policy_free(berth_policy *p);
  * max_memory, default_memory (size strings), max_cpus, max_timeout,
  * max_output_bytes, default_output_bytes, pids_limit, max_payload_bytes,
  * allowed_networks, allowed_images, allowed_volume_roots (string arrays),
- * build_network, see_all_containers, allow_gpus, max_concurrent_runs.
+ * build_network, see_all_containers, allow_gpus, max_concurrent_runs,
+ * allow_local_repos, max_clone_bytes (a size string).
  * An unknown key or a bad value is BERTH_E_INVALID naming it; on error
  * `p` is unchanged.
  */

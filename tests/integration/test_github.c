@@ -308,8 +308,7 @@ static int suite_init(void)
     setenv("GIT_AUTHOR_EMAIL", "test@berth.invalid", 1);
     setenv("GIT_COMMITTER_NAME", "berth test", 1);
     setenv("GIT_COMMITTER_EMAIL", "test@berth.invalid", 1);
-    unsetenv("BERTH_GITHUB_ALLOW_FILE");
-    unsetenv("BERTH_GITHUB_MAX_CLONE_BYTES");
+    unsetenv("BERTH_POLICY");
     if (!(root = berth_test_mkdtemp()))
         return -1;
     if (asprintf(&work, "%s/work", root) < 0 || asprintf(&srv, "%s/srv", root) < 0 ||
@@ -796,9 +795,8 @@ static void test_refused_paths(void)
 
 static void test_refused_urls(void)
 {
-    unsetenv("BERTH_GITHUB_ALLOW_FILE");
-    expect_refused(json_pack("{s:s}", "repo_url", file_url), "policy", "BERTH_GITHUB_ALLOW_FILE");
-    expect_refused(json_pack("{s:s}", "repo_url", srv), "policy", "BERTH_GITHUB_ALLOW_FILE");
+    expect_refused(json_pack("{s:s}", "repo_url", file_url), "policy", "allow_local_repos");
+    expect_refused(json_pack("{s:s}", "repo_url", srv), "policy", "allow_local_repos");
     expect_refused(json_pack("{s:s}", "repo_url", "ssh://git@127.0.0.1/app.git"), "invalid", "ssh");
     expect_refused(json_pack("{s:s}", "repo_url", "git@127.0.0.1:app.git"), "invalid", "ssh");
     expect_refused(json_pack("{s:s}", "repo_url", "https://user:secret@127.0.0.1/app.git"),
@@ -832,9 +830,19 @@ static void test_not_found(void)
 
 static void test_file_url(void)
 {
-    setenv("BERTH_GITHUB_ALLOW_FILE", "1", 1);
+    /* The policy file, as a deployment would allow it. */
+    char *dir = berth_test_mkdtemp(), *pol = NULL;
+    CU_ASSERT_FATAL(dir && asprintf(&pol, "%s/policy.json", dir) > 0);
+    FILE *f = fopen(pol, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fputs("{\"allow_local_repos\": true}\n", f);
+    fclose(f);
+    setenv("BERTH_POLICY", pol, 1);
     json_t *r = call_cli(json_pack("{s:s,s:s}", "repo_url", file_url, "branch", "feature"));
-    unsetenv("BERTH_GITHUB_ALLOW_FILE");
+    unsetenv("BERTH_POLICY");
+    berth_test_rmtree(dir);
+    free(dir);
+    free(pol);
     CU_ASSERT_PTR_NOT_NULL_FATAL(r);
     CU_ASSERT_TRUE(json_is_true(json_object_get(r, "success")));
     CU_ASSERT_TRUE(streq(str(r, "stdout"), "feature\n"));
@@ -1130,11 +1138,11 @@ static void test_concurrent_builds(void)
 static void test_clone_size_limit(void)
 {
     CU_ASSERT_PTR_NOT_NULL_FATAL(plugin);
-    setenv("BERTH_GITHUB_MAX_CLONE_BYTES", "2k", 1);
+    policy.max_clone_bytes = 2048;
     mock_call m = {0};
     json_t *r = call_inproc(&m, json_pack("{s:s,s:s,s:{s:s}}", "repo_url", git_url, "context_path",
                                           "args", "build_args", "GREETING", "too-big"));
-    unsetenv("BERTH_GITHUB_MAX_CLONE_BYTES");
+    policy.max_clone_bytes = 2LL << 30;
     CU_ASSERT_PTR_NOT_NULL_FATAL(r);
     CU_ASSERT_TRUE(json_is_false(json_object_get(r, "success")));
     CU_ASSERT_TRUE(streq(str(r, "error_code"), "policy"));
@@ -1145,16 +1153,16 @@ static void test_clone_size_limit(void)
 static void test_file_url_gate_inproc(void)
 {
     CU_ASSERT_PTR_NOT_NULL_FATAL(plugin);
-    /* Read per call: the switch takes effect without reloading the plugin. */
+    /* Read per call from the policy: no reloading of the plugin. */
     mock_call m = {0};
     json_t *r = call_inproc(&m, json_pack("{s:s}", "repo_url", file_url));
     CU_ASSERT_PTR_NOT_NULL_FATAL(r);
     CU_ASSERT_TRUE(streq(str(r, "error_code"), "policy"));
     json_decref(r);
-    setenv("BERTH_GITHUB_ALLOW_FILE", "1", 1);
+    policy.allow_local_repos = true;
     mock_call m2 = {0};
     r = call_inproc(&m2, json_pack("{s:s,s:s}", "repo_url", file_url, "commit", sha_a));
-    unsetenv("BERTH_GITHUB_ALLOW_FILE");
+    policy.allow_local_repos = false;
     CU_ASSERT_PTR_NOT_NULL_FATAL(r);
     CU_ASSERT_TRUE(json_is_true(json_object_get(r, "success")));
     CU_ASSERT_TRUE(streq(str(r, "stdout"), "trunk-v1\n"));

@@ -52,6 +52,8 @@ static void test_defaults(void)
     CU_ASSERT_FALSE(p.see_all_containers);
     CU_ASSERT_TRUE(p.allow_gpus);
     CU_ASSERT_EQUAL(p.max_concurrent_runs, 4);
+    CU_ASSERT_FALSE(p.allow_local_repos);
+    CU_ASSERT_EQUAL(p.max_clone_bytes, 2 * GIB);
     berth_policy_free(&p);
     berth_policy_free(&p); /* freeing twice is harmless */
 }
@@ -68,7 +70,8 @@ static void test_apply_json(void)
                       "\"allowed_images\":[\"python:*\",\"berth-test/*\"],"
                       "\"allowed_volume_roots\":[\"/srv\"],\"build_network\":\"bridge\","
                       "\"see_all_containers\":true,\"allow_gpus\":false,"
-                      "\"max_concurrent_runs\":8}");
+                      "\"max_concurrent_runs\":8,\"allow_local_repos\":true,"
+                      "\"max_clone_bytes\":\"300m\"}");
     CU_ASSERT_EQUAL(berth_policy_apply_json(&p, c, &err), 0);
     CU_ASSERT_EQUAL(p.max_memory_bytes, 16 * GIB);
     CU_ASSERT_EQUAL(p.default_memory_bytes, 512 * MIB);
@@ -88,6 +91,8 @@ static void test_apply_json(void)
     CU_ASSERT_TRUE(p.see_all_containers);
     CU_ASSERT_FALSE(p.allow_gpus);
     CU_ASSERT_EQUAL(p.max_concurrent_runs, 8);
+    CU_ASSERT_TRUE(p.allow_local_repos);
+    CU_ASSERT_EQUAL(p.max_clone_bytes, 300 * MIB);
     json_decref(c);
 
     /* The round trip through to_json gives the same policy. */
@@ -157,6 +162,8 @@ static void test_apply_json_errors(void)
         {"{\"build_network\":3}", "policy build_network"},
         {"{\"see_all_containers\":\"yes\"}", "policy see_all_containers: expected true or false"},
         {"{\"allow_gpus\":1}", "policy allow_gpus: expected true or false"},
+        {"{\"allow_local_repos\":\"yes\"}", "policy allow_local_repos: expected true or false"},
+        {"{\"max_clone_bytes\":\"lots\"}", "policy max_clone_bytes"},
         {"[]", "must be a JSON object"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
