@@ -6,7 +6,7 @@
 import { spawn, execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const here = dirname(fileURLToPath(import.meta.url));
@@ -77,7 +77,12 @@ export function serverCommand(globalArgs = [], extraEnv = {}) {
   const env = { ...process.env, LD_BIND_NOW: '1', ...extraEnv };
   if (!valgrind) return { command: bin, args, env };
   env.BERTH_KEEP_PLUGINS = '1';
-  const libtool = (process.env.LIBTOOL || 'libtool').split(/\s+/).filter(Boolean);
+  // make passes LIBTOOL as "$(SHELL) ../libtool", relative to the build's
+  // tests/ directory; a client may start the server from elsewhere.
+  const libtool = (process.env.LIBTOOL || 'libtool')
+    .split(/\s+/)
+    .filter(Boolean)
+    .map((w) => (w.includes('/') ? resolve(w) : w));
   return {
     command: libtool[0],
     args: [
