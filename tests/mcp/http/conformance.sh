@@ -49,6 +49,7 @@ export LD_BIND_NOW
 slow=1
 if [ "${BERTH_VALGRIND:-0}" = 1 ]; then
     slow=10
+    echo "conformance: the server runs under valgrind"
     BERTH_KEEP_PLUGINS=1
     export BERTH_KEEP_PLUGINS
     ${LIBTOOL:-libtool} --mode=execute valgrind --quiet --error-exitcode=97 --leak-check=full \
