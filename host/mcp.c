@@ -19,11 +19,11 @@
 #include <berth/util.h>
 
 /* JSON-RPC 2.0 error codes. */
-#define RPC_PARSE_ERROR (-32700)
-#define RPC_INVALID_REQUEST (-32600)
+#define RPC_PARSE_ERROR      (-32700)
+#define RPC_INVALID_REQUEST  (-32600)
 #define RPC_METHOD_NOT_FOUND (-32601)
-#define RPC_INVALID_PARAMS (-32602)
-#define RPC_INTERNAL_ERROR (-32603)
+#define RPC_INVALID_PARAMS   (-32602)
+#define RPC_INTERNAL_ERROR   (-32603)
 /* Implementation-defined server error: too many calls in flight. */
 #define RPC_SERVER_BUSY (-32000)
 
@@ -33,10 +33,10 @@ enum { V_2025_11_25 = 0, V_2025_06_18 = 1, V_2025_03_26 = 2 };
 static const char *const level_names[] = {"debug", "info",     "notice", "warning",
                                           "error", "critical", "alert",  "emergency"};
 
-#define DEFAULT_INSTRUCTIONS                                                                      \
-    "berth runs commands in short-lived Docker containers. Each tool returns a JSON result "     \
-    "in structuredContent (with a text copy in content); a failed run has isError true and "    \
-    "says why. Pass a progressToken to get each output line as progress while a container "     \
+#define DEFAULT_INSTRUCTIONS                                                                       \
+    "berth runs commands in short-lived Docker containers. Each tool returns a JSON result "       \
+    "in structuredContent (with a text copy in content); a failed run has isError true and "       \
+    "says why. Pass a progressToken to get each output line as progress while a container "        \
     "runs, and cancel a request to kill and remove its container."
 
 /* The session's lifecycle. */
@@ -116,11 +116,11 @@ static void send_result(berth_mcp_session *s, void *ctx, const json_t *id, json_
     send_msg(s, ctx, msg, true);
 }
 
-static void send_error(berth_mcp_session *s, void *ctx, const json_t *id, int code,
-                       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void send_error(berth_mcp_session *s, void *ctx, const json_t *id, int code, const char *fmt,
+                       ...) __attribute__((format(printf, 5, 6)));
 
-static void send_error(berth_mcp_session *s, void *ctx, const json_t *id, int code,
-                       const char *fmt, ...)
+static void send_error(berth_mcp_session *s, void *ctx, const json_t *id, int code, const char *fmt,
+                       ...)
 {
     char message[2048];
     va_list ap;
@@ -132,14 +132,13 @@ static void send_error(berth_mcp_session *s, void *ctx, const json_t *id, int co
     json_t *msg = json_object();
     json_object_set_new(msg, "jsonrpc", json_string("2.0"));
     json_object_set(msg, "id", id ? (json_t *)id : json_null());
-    json_object_set_new(msg, "error", json_pack("{s:i, s:s}", "code", code, "message",
-                                                clean ? clean : "error"));
+    json_object_set_new(msg, "error",
+                        json_pack("{s:i, s:s}", "code", code, "message", clean ? clean : "error"));
     free(clean);
     send_msg(s, ctx, msg, true);
 }
 
-static void send_notification(berth_mcp_session *s, void *ctx, const char *method,
-                              json_t *params)
+static void send_notification(berth_mcp_session *s, void *ctx, const char *method, json_t *params)
 {
     json_t *msg = json_object();
     json_object_set_new(msg, "jsonrpc", json_string("2.0"));
@@ -175,8 +174,8 @@ berth_mcp_session *berth_mcp_session_new(berth_host *h, const berth_mcp_transpor
                            ? (size_t)v
                            : BERTH_MCP_DEFAULT_PAGE_SIZE;
     }
-    s->instructions = strdup(opts && opts->instructions ? opts->instructions
-                                                         : DEFAULT_INSTRUCTIONS);
+    s->instructions =
+        strdup(opts && opts->instructions ? opts->instructions : DEFAULT_INSTRUCTIONS);
     if (!s->instructions) {
         free(s);
         return NULL;
@@ -619,7 +618,8 @@ static berth_mcp_disposition on_tools_call(berth_mcp_session *s, const json_t *i
     }
     if (in_flight >= BERTH_MCP_MAX_IN_FLIGHT) {
         send_error(s, ctx, id, RPC_SERVER_BUSY,
-                   "too many calls in flight (%d): wait for some to finish", BERTH_MCP_MAX_IN_FLIGHT);
+                   "too many calls in flight (%d): wait for some to finish",
+                   BERTH_MCP_MAX_IN_FLIGHT);
         return BERTH_MCP_ANSWERED;
     }
 
@@ -705,8 +705,7 @@ static berth_mcp_disposition handle_json(berth_mcp_session *s, const json_t *msg
     const json_t *reply_id = is_valid_id(id) ? id : NULL;
 
     if (!json_is_string(jsonrpc) || strcmp(json_string_value(jsonrpc), "2.0") != 0) {
-        send_error(s, ctx, reply_id, RPC_INVALID_REQUEST,
-                   "the message needs \"jsonrpc\": \"2.0\"");
+        send_error(s, ctx, reply_id, RPC_INVALID_REQUEST, "the message needs \"jsonrpc\": \"2.0\"");
         return BERTH_MCP_ANSWERED;
     }
     if (!method) {
@@ -771,8 +770,8 @@ static berth_mcp_disposition handle_json(berth_mcp_session *s, const json_t *msg
     return BERTH_MCP_ANSWERED;
 }
 
-berth_mcp_disposition berth_mcp_session_handle(berth_mcp_session *s, const char *text,
-                                               size_t len, void *ctx)
+berth_mcp_disposition berth_mcp_session_handle(berth_mcp_session *s, const char *text, size_t len,
+                                               void *ctx)
 {
     reap(s, false);
     if (!depth_ok(text, len)) {

@@ -83,7 +83,7 @@ typedef struct berth_mcp_transport {
 } berth_mcp_transport;
 
 typedef struct berth_mcp_options {
-    size_t page_size;     /* tools/list page; 0: BERTH_MCP_PAGE_SIZE or the default */
+    size_t page_size;         /* tools/list page; 0: BERTH_MCP_PAGE_SIZE or the default */
     const char *instructions; /* NULL: a default text */
 } berth_mcp_options;
 
@@ -99,8 +99,8 @@ berth_mcp_session *berth_mcp_session_new(berth_host *h, const berth_mcp_transpor
                                          const berth_mcp_options *opts);
 
 /* Handle one received message (`len` bytes, need not be NUL-terminated). */
-berth_mcp_disposition berth_mcp_session_handle(berth_mcp_session *s, const char *text,
-                                               size_t len, void *ctx);
+berth_mcp_disposition berth_mcp_session_handle(berth_mcp_session *s, const char *text, size_t len,
+                                               void *ctx);
 
 /* The transport dropped a message larger than its limit (it need not have
  * read it all): answers -32600 with id null. */

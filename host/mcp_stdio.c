@@ -158,8 +158,7 @@ int berth_mcp_serve_stdio(berth_host *h)
     stdio_out out = {0};
 
     if (take_stdio(&in_fd, &out_fd, &saved_in, &saved_out) != 0) {
-        berth_host_logf(BERTH_LOG_ERROR, "mcp: cannot duplicate stdin/stdout: %s",
-                        strerror(errno));
+        berth_host_logf(BERTH_LOG_ERROR, "mcp: cannot duplicate stdin/stdout: %s", strerror(errno));
         status = 1;
         goto out;
     }
@@ -190,8 +189,7 @@ int berth_mcp_serve_stdio(berth_host *h)
     }
     size_t limit = max_message();
     bool discarding = false;
-    berth_host_logf(BERTH_LOG_INFO, "serving MCP on stdio (%zu tools)",
-                    berth_host_tool_count(h));
+    berth_host_logf(BERTH_LOG_INFO, "serving MCP on stdio (%zu tools)", berth_host_tool_count(h));
 
     for (;;) {
         if (out.broken) {

@@ -16,7 +16,7 @@
 #include <time.h>
 
 /* A 1x1 red PNG and a 8-sample silent 8 kHz WAV. */
-#define RED_PIXEL_PNG                                                                             \
+#define RED_PIXEL_PNG                                                                              \
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC"
 #define SILENT_WAV "UklGRiwAAABXQVZFZm10IBAAAAABAAEAQB8AAEAfAAABAAgAZGF0YQgAAACAgICAgICAgA=="
 
@@ -41,8 +41,8 @@ static json_t *ok(void)
 
 static json_t *simple_text(berth_call *call, const json_t *args)
 {
-    berth_call_set_content(call,
-                           json_pack("[o]", text_block("This is a simple text response for testing.")));
+    berth_call_set_content(
+        call, json_pack("[o]", text_block("This is a simple text response for testing.")));
     return ok();
 }
 
@@ -55,17 +55,17 @@ static json_t *image_content(berth_call *call, const json_t *args)
 
 static json_t *audio_content(berth_call *call, const json_t *args)
 {
-    berth_call_set_content(call, json_pack("[{s:s, s:s, s:s}]", "type", "audio", "data",
-                                           SILENT_WAV, "mimeType", "audio/wav"));
+    berth_call_set_content(call, json_pack("[{s:s, s:s, s:s}]", "type", "audio", "data", SILENT_WAV,
+                                           "mimeType", "audio/wav"));
     return ok();
 }
 
 static json_t *embedded_resource(berth_call *call, const json_t *args)
 {
-    berth_call_set_content(call, json_pack("[{s:s, s:{s:s, s:s, s:s}}]", "type", "resource",
-                                           "resource", "uri", "test://embedded-resource",
-                                           "mimeType", "text/plain", "text",
-                                           "This is an embedded resource content."));
+    berth_call_set_content(call,
+                           json_pack("[{s:s, s:{s:s, s:s, s:s}}]", "type", "resource", "resource",
+                                     "uri", "test://embedded-resource", "mimeType", "text/plain",
+                                     "text", "This is an embedded resource content."));
     return ok();
 }
 
@@ -198,9 +198,8 @@ static const berth_tool tools[] = {
                .description = "Returns text, image and resource blocks.", .input_schema = NO_ARGS,
                .annotations = {.read_only = BERTH_HINT_TRUE}, .handler = multiple_content_types),
     BERTH_TOOL(.name = "test_tool_with_logging",
-               .description = "Sends three info log messages 50 ms apart.",
-               .input_schema = NO_ARGS, .annotations = {.read_only = BERTH_HINT_TRUE},
-               .handler = tool_with_logging),
+               .description = "Sends three info log messages 50 ms apart.", .input_schema = NO_ARGS,
+               .annotations = {.read_only = BERTH_HINT_TRUE}, .handler = tool_with_logging),
     BERTH_TOOL(.name = "test_tool_with_progress",
                .description = "Reports progress 0, 50 and 100 of 100, 50 ms apart.",
                .input_schema = NO_ARGS, .annotations = {.read_only = BERTH_HINT_TRUE},
@@ -210,11 +209,10 @@ static const berth_tool tools[] = {
                .handler = error_handling),
     BERTH_TOOL(.name = "test_sleep", .title = "Sleep",
                .description = "Sleeps, stopping early when the call is cancelled.",
-               .input_schema =
-                   "{\"type\":\"object\",\"properties\":{"
-                   "\"seconds\":{\"type\":\"number\",\"minimum\":0,\"maximum\":120},"
-                   "\"marker\":{\"type\":\"string\",\"minLength\":1}},"
-                   "\"required\":[\"seconds\"],\"additionalProperties\":false}",
+               .input_schema = "{\"type\":\"object\",\"properties\":{"
+                               "\"seconds\":{\"type\":\"number\",\"minimum\":0,\"maximum\":120},"
+                               "\"marker\":{\"type\":\"string\",\"minLength\":1}},"
+                               "\"required\":[\"seconds\"],\"additionalProperties\":false}",
                .output_schema = "{\"type\":\"object\",\"properties\":{"
                                 "\"success\":{\"type\":\"boolean\"},"
                                 "\"cancelled\":{\"type\":\"boolean\"},"
