@@ -49,7 +49,7 @@ async function callWithProgress(name, args) {
 
 before(async () => {
   tmp = tempDir('berth-http-sdk-');
-  srv = await HttpServer.start({ env: { BERTH_GITHUB_ALLOW_FILE: '1' } });
+  srv = await HttpServer.start({ globalArgs: ['--allow-local-repos'] });
   client = new Client({ name: 'berth-http-sdk-test', version: '1.0.0' });
   transport = new StreamableHTTPClientTransport(new URL(srv.url));
   transport.onerror = (e) => errors.push(e);
