@@ -32,7 +32,8 @@
  *          From 2025-11-25 on (SEP-1303) a schema violation is a tool
  *          execution error instead: a result with isError true whose text
  *          names the field, so the model can correct itself.
- *   -32603 internal error: the host failed to run the call.
+ *   -32603 internal error: the host failed to run the call;
+ *   -32000 (server-defined) BERTH_MCP_MAX_IN_FLIGHT calls already run.
  * Responses the client sends (we send no requests) and unknown notifications
  * are ignored.
  *
