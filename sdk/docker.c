@@ -199,10 +199,23 @@ static int check_abs_path(const char *what, const char *p, berth_error *err)
     return 0;
 }
 
+/* The Engine API is JSON: a string that is not UTF-8 cannot reach it intact
+ * over the socket, so neither backend takes one. */
+static int check_text(const char *what, size_t index, const char *s, berth_error *err)
+{
+    if (s && !berth_utf8_valid(s, strlen(s)))
+        return berth_error_set(err, BERTH_E_INVALID, "%s[%zu] is not valid UTF-8", what, index);
+    return 0;
+}
+
 static int check_kv(const char *what, const berth_kv *kv, size_t n, bool allow_eq_in_key,
                     berth_error *err)
 {
     for (size_t i = 0; i < n; i++) {
+        int rc;
+        if ((rc = check_text(what, i, kv[i].key, err)) != 0 ||
+            (rc = check_text(what, i, kv[i].value, err)) != 0)
+            return rc;
         if (!kv[i].key || !*kv[i].key)
             return berth_error_set(err, BERTH_E_INVALID, "%s: an empty name is not allowed",
                                    what);
@@ -229,12 +242,21 @@ static int check_run_spec(const berth_run_spec *s, berth_error *err)
         return rc;
     if (s->n_cmd && !s->cmd)
         return berth_error_set(err, BERTH_E_INVALID, "command: missing");
-    for (size_t i = 0; i < s->n_cmd; i++)
+    for (size_t i = 0; i < s->n_cmd; i++) {
         if (!s->cmd[i])
             return berth_error_set(err, BERTH_E_INVALID, "command[%zu]: missing", i);
-    for (size_t i = 0; i < s->n_entrypoint; i++)
+        if ((rc = check_text("command", i, s->cmd[i], err)) != 0)
+            return rc;
+    }
+    for (size_t i = 0; i < s->n_entrypoint; i++) {
         if (!s->entrypoint || !s->entrypoint[i])
             return berth_error_set(err, BERTH_E_INVALID, "entrypoint[%zu]: missing", i);
+        if ((rc = check_text("entrypoint", i, s->entrypoint[i], err)) != 0)
+            return rc;
+    }
+    if ((rc = check_text("working_dir", 0, s->working_dir, err)) != 0 ||
+        (rc = check_text("user", 0, s->user, err)) != 0)
+        return rc;
     if (s->working_dir && s->working_dir[0] != '/')
         return berth_error_set(err, BERTH_E_INVALID,
                                "working_dir '%s' must be an absolute path", s->working_dir);
