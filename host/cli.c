@@ -41,7 +41,10 @@ static void usage(FILE *f)
           "  call TOOL [JSON | k=v ...]  run one tool and print its result as JSON\n"
           "                              (k=v: a string, or JSON where the schema wants\n"
           "                              a number, boolean, array or object; k:=JSON forces JSON)\n"
-          "  serve [--http ADDR]         serve the tools over MCP (stdio, or Streamable HTTP)\n"
+          "  serve [--http ADDR]         serve the tools over MCP (stdio, or Streamable HTTP\n"
+          "        [--token-file F]      on ADDR such as 127.0.0.1:8080; a bearer token file,\n"
+          "        [--allow-origin O]    and one more Origin or Host to accept besides\n"
+          "        [--allow-host H]      the loopback ones)\n"
           "  doctor                      show the backend, engine and API versions, and policy\n"
           "  version                     print berth's version\n"
           "\n"
@@ -475,14 +478,16 @@ static int cmd_serve(berth_host *h, int argc, char **argv)
             http.token_file = argv[++i];
         } else if (strcmp(argv[i], "--allow-origin") == 0 && i + 1 < argc) {
             http.allowed_origin = argv[++i];
+        } else if (strcmp(argv[i], "--allow-host") == 0 && i + 1 < argc) {
+            http.allowed_host = argv[++i];
         } else {
             fprintf(stderr, "usage: berth serve [--http ADDR:PORT [--token-file FILE] "
-                            "[--allow-origin ORIGIN]]\n");
+                            "[--allow-origin ORIGIN] [--allow-host HOST]]\n");
             return EXIT_USAGE;
         }
     }
-    if (http.token_file && !use_http) {
-        fprintf(stderr, "berth: --token-file goes with --http\n");
+    if ((http.token_file || http.allowed_origin || http.allowed_host) && !use_http) {
+        fprintf(stderr, "berth: --token-file, --allow-origin and --allow-host go with --http\n");
         return EXIT_USAGE;
     }
     return use_http ? berth_mcp_serve_http(h, &http) : berth_mcp_serve_stdio(h);
