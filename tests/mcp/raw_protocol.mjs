@@ -432,3 +432,34 @@ test('SIGINT and SIGTERM while a call runs: cancelled, clean exit', async () => 
     assert.match(s.stderr, new RegExp(`${sig}: cancelling 1 call`));
   }
 });
+
+test('more than 256 calls in flight: the next is refused with -32000, the others go on', async () => {
+  const s = start();
+  await s.initialize();
+  for (let i = 0; i < 256; i++) {
+    s.send({ jsonrpc: '2.0', id: `f${i}`, method: 'tools/call',
+      params: { name: 'test_sleep', arguments: { seconds: 60 } } });
+  }
+  const busy = await s.request('one-too-many', 'tools/call',
+    { name: 'test_sleep', arguments: { seconds: 0 } });
+  assert.equal(errorOf(busy).code, -32000);
+  assert.match(busy.error.message, /256/);
+  await pingOk(s, 'still');
+  // Cancelling one frees a place.
+  s.send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 'f0' } });
+  let ok = null;
+  const deadline = Date.now() + 10000 * slow;
+  while (!ok && Date.now() < deadline) {
+    const r = await s.request('retry', 'tools/call', { name: 'test_sleep', arguments: { seconds: 0 } });
+    if (r.result) ok = r;
+    else await sleep(50);
+  }
+  assert.ok(ok, 'no place freed by the cancellation');
+  const r = await s.close(30000);
+  assert.equal(r.code, 0, s.stderr);
+  assert.ok(r.ms < 15000 * slow, `exit with 255 calls took ${r.ms} ms`);
+  // Each of the others got its (cancelled) result on the way out.
+  const answered = new Set(s.messages.filter((m) => /^f\d+$/.test(m.id) && m.result).map((m) => m.id));
+  assert.equal(answered.size, 255);
+  assert.ok(!answered.has('f0'));
+});
