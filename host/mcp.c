@@ -30,6 +30,14 @@
 static const char *const versions[] = {BERTH_MCP_LATEST_VERSION, "2025-06-18", "2025-03-26"};
 enum { V_2025_11_25 = 0, V_2025_06_18 = 1, V_2025_03_26 = 2 };
 
+bool berth_mcp_version_supported(const char *v)
+{
+    for (size_t i = 0; v && i < BERTH_COUNT(versions); i++)
+        if (strcmp(v, versions[i]) == 0)
+            return true;
+    return false;
+}
+
 static const char *const level_names[] = {"debug", "info",     "notice", "warning",
                                           "error", "critical", "alert",  "emergency"};
 

@@ -54,6 +54,7 @@
 
 /* The revisions we speak, newest first; the first is what we offer. */
 #define BERTH_MCP_LATEST_VERSION "2025-11-25"
+#define BERTH_MCP_VERSIONS_TEXT "2025-11-25, 2025-06-18 and 2025-03-26"
 /* Deepest nesting of arrays and objects accepted in one message. */
 #define BERTH_MCP_MAX_DEPTH 64
 /* Default largest message a transport accepts (bytes). */
@@ -94,6 +95,9 @@ typedef enum berth_mcp_disposition {
     BERTH_MCP_ANSWERED,     /* a request (or an error) answered before returning */
     BERTH_MCP_PENDING,      /* a tools/call now runs; its messages follow from a worker */
 } berth_mcp_disposition;
+
+/* Whether `v` is a revision the dispatcher speaks (for transport headers). */
+bool berth_mcp_version_supported(const char *v);
 
 /* A session on `h` (which must outlive it). `opts` may be NULL. NULL on OOM. */
 berth_mcp_session *berth_mcp_session_new(berth_host *h, const berth_mcp_transport *t,

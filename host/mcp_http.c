@@ -80,9 +80,6 @@
 #define JSON_TYPE "application/json"
 #define SSE_TYPE  "text/event-stream"
 
-/* What MCP-Protocol-Version may say: the revisions the dispatcher speaks. */
-static const char *const known_versions[] = {BERTH_MCP_LATEST_VERSION, "2025-06-18", "2025-03-26"};
-
 /* JSON-RPC codes of transport-level errors (the body of a 4xx/5xx). */
 #define RPC_PARSE_ERROR     (-32700)
 #define RPC_INVALID_REQUEST (-32600)
@@ -592,13 +589,6 @@ static bool token_ok(const http_server *srv, const char *auth)
     return secret_equal(t, n, srv->token, srv->token_len);
 }
 
-static bool version_known(const char *v)
-{
-    for (size_t i = 0; i < BERTH_COUNT(known_versions); i++)
-        if (strcmp(v, known_versions[i]) == 0)
-            return true;
-    return false;
-}
 
 /* Parse enough of a message to route it; *id gets a new reference for requests. */
 static msg_kind classify(const char *text, size_t len, json_t **id, bool *is_init)
@@ -829,6 +819,13 @@ static const char *header(struct MHD_Connection *c, const char *name)
     return MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
 }
 
+/* The MCP-Protocol-Version header, when sent, must name a revision we speak. */
+static bool version_ok(http_req *r, const char **pv)
+{
+    *pv = header(r->conn, "MCP-Protocol-Version");
+    return !*pv || berth_mcp_version_supported(*pv);
+}
+
 /* Hand the body to the dispatcher of `hs` with `r` as its ctx. */
 static berth_mcp_disposition dispatch(http_req *r, http_session *hs)
 {
@@ -949,11 +946,11 @@ static enum MHD_Result post_done(http_req *r)
                            "session not found: it ended or never existed; send initialize "
                            "without Mcp-Session-Id to start a new one");
     r->hs = hs;
-    const char *pv = header(c, "MCP-Protocol-Version");
-    if (pv && !version_known(pv))
+    const char *pv;
+    if (!version_ok(r, &pv))
         return reply_error(r, MHD_HTTP_BAD_REQUEST, RPC_TRANSPORT_ERROR,
-                           "unsupported MCP-Protocol-Version '%s': berth speaks %s, %s and %s", pv,
-                           known_versions[0], known_versions[1], known_versions[2]);
+                           "unsupported MCP-Protocol-Version '%s': berth speaks "
+                           BERTH_MCP_VERSIONS_TEXT, pv);
 
     /* Before dispatch: the dispatcher may send from a worker at once. */
     r->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -992,11 +989,11 @@ static enum MHD_Result on_delete(http_req *r)
         return reply_error(r, MHD_HTTP_NOT_FOUND, RPC_TRANSPORT_ERROR,
                            "session not found: it ended or never existed");
     r->hs = hs;
-    const char *pv = header(r->conn, "MCP-Protocol-Version");
-    if (pv && !version_known(pv))
+    const char *pv;
+    if (!version_ok(r, &pv))
         return reply_error(r, MHD_HTTP_BAD_REQUEST, RPC_TRANSPORT_ERROR,
-                           "unsupported MCP-Protocol-Version '%s': berth speaks %s, %s and %s", pv,
-                           known_versions[0], known_versions[1], known_versions[2]);
+                           "unsupported MCP-Protocol-Version '%s': berth speaks "
+                           BERTH_MCP_VERSIONS_TEXT, pv);
     size_t n_calls = berth_mcp_session_in_flight(hs->s);
     pthread_mutex_lock(&srv->lock);
     bool ended = session_end_locked(srv, hs);
