@@ -68,6 +68,8 @@ static void usage(FILE *f)
           "  --log-level LEVEL           debug, info, notice, warning, error (default: notice;\n"
           "                              serve and doctor: info)\n"
           "  --no-reap                   do not remove leftovers of crashed berth processes\n"
+          "environment: BERTH_INSTANCE_ID sets the berth.instance label of this process's\n"
+          "containers (default: random)\n"
           "  -h, --help, --version\n",
           f);
 }
@@ -127,6 +129,9 @@ static int parse_global(int argc, char **argv, cli_opts *o)
         {NULL, 0, NULL, 0},
     };
     const char *backend = getenv("BERTH_BACKEND");
+    /* A fixed instance id lets a supervisor (or a test) find this process's
+     * containers by their berth.instance label. */
+    o->host.docker.instance_id = getenv("BERTH_INSTANCE_ID");
     o->host.policy_file = getenv("BERTH_POLICY");
     if (o->host.policy_file && !*o->host.policy_file)
         o->host.policy_file = NULL;

@@ -78,8 +78,11 @@ int berth_docker_open(const berth_docker_options *opts, berth_docker **out, bert
 
     if (opts->instance_id && *opts->instance_id) {
         size_t n = strlen(opts->instance_id);
-        if (n >= sizeof d->instance_id) {
-            rc = berth_error_set(err, BERTH_E_INVALID, "instance id '%s' is longer than %zu",
+        if (n >= sizeof d->instance_id ||
+            strspn(opts->instance_id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                      "0123456789_.-") != n) {
+            rc = berth_error_set(err, BERTH_E_INVALID,
+                                 "instance id '%s' must be 1-%zu of A-Z a-z 0-9 _ . -",
                                  opts->instance_id, sizeof d->instance_id - 1);
             goto out;
         }

@@ -45,10 +45,6 @@
 
 extern char **environ;
 
-/* The message for a missing image; docker_socket.c uses the same words. */
-#define MISSING_IMAGE_FMT                                                                          \
-    "image '%s' is not present on the engine; pull it first (pull_docker_image)"
-
 /* stderr kept from a control command: its message is at the end. */
 #define STDERR_KEEP (64 * 1024)
 /* The build log tail kept in berth_build_result. */
@@ -1155,7 +1151,7 @@ static int cli_run(berth_docker *d, const berth_run_spec *spec, berth_run_result
     /* A client that exited by itself made the container or failed to. */
     created = c.timed_out || c.cancelled_now || c.status == 0;
     if (!c.timed_out && c.status != 0 && has(&c.err, "No such image") && !engine_down(&c.err)) {
-        rc = berth_error_set(err, BERTH_E_NOT_FOUND, MISSING_IMAGE_FMT, spec->image);
+        rc = berth_error_set(err, BERTH_E_NOT_FOUND, BERTH_MISSING_IMAGE_FMT, spec->image);
         goto out;
     }
     if ((rc = pre_start_end(d, &c, 0, "create container", out, err)) != 0) {

@@ -55,6 +55,11 @@ struct berth_docker {
 int berth_docker_socket_init(berth_docker *d, berth_error *err);
 int berth_docker_cli_init(berth_docker *d, berth_error *err);
 
+/* The message for a missing image, the same from both backends. */
+#define BERTH_MISSING_IMAGE_FMT                                                                   \
+    "image '%s' is not present on the engine (running never pulls it): pull it first with "   \
+    "pull_docker_image, or build it"
+
 /* The message for an engine that does not answer, with how to start one. */
 int berth_docker_unreachable(berth_error *err, const char *where, const char *detail);
 

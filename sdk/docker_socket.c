@@ -697,7 +697,8 @@ static int container_action(berth_docker *d, const char *method, const char *id,
     if (rc == -BERTH_E_TIMEOUT && c.timed_out)
         rc = berth_error_set(err, BERTH_E_TIMEOUT, "%s: no answer within %g s", what,
                              d->request_timeout_s + extra_timeout);
-    if (rc == -BERTH_E_NOT_FOUND)
+    /* A 404 from start may name a missing network or volume, not the container. */
+    if (rc == -BERTH_E_NOT_FOUND && err && strcasestr(err->message, "no such container"))
         rc = berth_error_set(err, BERTH_E_NOT_FOUND,
                              "no container '%s' (list containers to see which exist)", id);
 out:
@@ -1007,10 +1008,7 @@ static int create_container(berth_docker *d, const berth_run_spec *spec, const c
         json_t *e = json_loadb(c.body_buf.data ? c.body_buf.data : "", c.body_buf.len, 0, NULL);
         m = berth_docker_json_message(e);
         if (!m || strstr(m, "image"))
-            rc = berth_error_set(err, BERTH_E_NOT_FOUND,
-                                 "image '%s' is not present locally (it is never pulled on "
-                                 "run): pull it first with pull_docker_image, or build it",
-                                 spec->image);
+            rc = berth_error_set(err, BERTH_E_NOT_FOUND, BERTH_MISSING_IMAGE_FMT, spec->image);
         json_decref(e);
         goto out;
     }

@@ -845,15 +845,7 @@ json_t *berth_exec_run(berth_call *call, berth_exec *ex)
     ex->progress_last = st.progress;
 
     if (rc != 0) {
-        if (rc == -BERTH_E_NOT_FOUND) {
-            snprintf(msg, sizeof msg,
-                     "image '%s' is not available locally; pull it first with "
-                     "pull_docker_image (running never pulls): %s",
-                     ex->spec.image, err.message);
-            message = msg;
-        } else {
-            message = err.message;
-        }
+        message = err.message;
         code = berth_errc_name(err.code ? err.code : -rc);
         r.exit_code = -1;
     } else if (r.timed_out) {
