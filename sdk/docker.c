@@ -492,6 +492,61 @@ int berth_docker_remove_image(berth_docker *d, const char *image, bool force, be
     return d->ops->remove_image(d, image, force, err);
 }
 
+/* ------------------------------------------------------- run planning */
+
+void berth_file_dirs_free(berth_file_dirs *f)
+{
+    for (size_t i = 0; i < f->n; i++)
+        free(f->v[i]);
+    free(f->v);
+    memset(f, 0, sizeof *f);
+}
+
+int berth_file_dirs_make(const berth_run_spec *spec, berth_file_dirs *out, berth_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (!spec->read_only_root || spec->n_files == 0)
+        return 0;
+    if (!(out->v = calloc(spec->n_files, sizeof *out->v)))
+        return berth_error_set(err, BERTH_E_NOMEM, "out of memory");
+    for (size_t i = 0; i < spec->n_files; i++) {
+        const char *p = spec->files[i].path;
+        const char *slash = strrchr(p, '/');
+        if (slash == p) {
+            berth_file_dirs_free(out);
+            return berth_error_set(err, BERTH_E_INVALID,
+                                   "file '%s': with a read-only root filesystem files go into a "
+                                   "directory (e.g. /work/%s), not into /",
+                                   p, p + 1);
+        }
+        char *dir = strndup(p, (size_t)(slash - p));
+        if (!dir) {
+            berth_file_dirs_free(out);
+            return berth_error_set(err, BERTH_E_NOMEM, "out of memory");
+        }
+        bool dup = false;
+        for (size_t k = 0; k < out->n && !dup; k++)
+            dup = strcmp(out->v[k], dir) == 0;
+        if (dup)
+            free(dir);
+        else
+            out->v[out->n++] = dir;
+    }
+    return 0;
+}
+
+bool berth_mount_target_is(const berth_run_spec *spec, const berth_file_dirs *fd,
+                           const char *target)
+{
+    for (size_t i = 0; i < spec->n_mounts; i++)
+        if (strcmp(spec->mounts[i].target, target) == 0)
+            return true;
+    for (size_t i = 0; i < fd->n; i++)
+        if (strcmp(fd->v[i], target) == 0)
+            return true;
+    return false;
+}
+
 /* ----------------------------------------------------- labels, reaping */
 
 size_t berth_docker_own_labels(berth_docker *d, int64_t deadline, berth_kv *out, size_t cap,

@@ -862,70 +862,8 @@ static void mount_field(berth_buf *b, const char *key, const char *value)
     berth_buf_printf(b, "\"");
 }
 
-/*
- * With a read-only root the engine only accepts files into volumes, so each
- * directory that receives files gets an anonymous volume (seeded by the
- * engine from the image's content there, removed with the container): the
- * same as the socket backend. The list holds the distinct parent directories.
- */
-typedef struct file_dirs {
-    char **v;
-    size_t n;
-} file_dirs;
 
-static void file_dirs_free(file_dirs *f)
-{
-    for (size_t i = 0; i < f->n; i++)
-        free(f->v[i]);
-    free(f->v);
-    memset(f, 0, sizeof *f);
-}
-
-static int file_dirs_make(const berth_run_spec *spec, file_dirs *out, berth_error *err)
-{
-    memset(out, 0, sizeof *out);
-    if (!spec->read_only_root || spec->n_files == 0)
-        return 0;
-    if (!(out->v = calloc(spec->n_files, sizeof *out->v)))
-        return berth_error_set(err, BERTH_E_NOMEM, "out of memory");
-    for (size_t i = 0; i < spec->n_files; i++) {
-        const char *p = spec->files[i].path;
-        const char *slash = strrchr(p, '/');
-        if (slash == p) {
-            file_dirs_free(out);
-            return berth_error_set(err, BERTH_E_INVALID,
-                                   "file '%s': with a read-only root filesystem files go into a "
-                                   "directory (e.g. /work/%s), not into /",
-                                   p, p + 1);
-        }
-        char *dir = strndup(p, (size_t)(slash - p));
-        if (!dir) {
-            file_dirs_free(out);
-            return berth_error_set(err, BERTH_E_NOMEM, "out of memory");
-        }
-        bool dup = false;
-        for (size_t k = 0; k < out->n && !dup; k++)
-            dup = strcmp(out->v[k], dir) == 0;
-        if (dup)
-            free(dir);
-        else
-            out->v[out->n++] = dir;
-    }
-    return 0;
-}
-
-static bool mount_target_is(const berth_run_spec *spec, const file_dirs *fd, const char *t)
-{
-    for (size_t i = 0; i < spec->n_mounts; i++)
-        if (strcmp(spec->mounts[i].target, t) == 0)
-            return true;
-    for (size_t i = 0; i < fd->n; i++)
-        if (strcmp(fd->v[i], t) == 0)
-            return true;
-    return false;
-}
-
-static void create_argv(berth_docker *d, const berth_run_spec *s, const file_dirs *fdirs,
+static void create_argv(berth_docker *d, const berth_run_spec *s, const berth_file_dirs *fdirs,
                         const char *name, cli_argv *av)
 {
     av_start(av, d, "container", "create");
@@ -953,7 +891,7 @@ static void create_argv(berth_docker *d, const berth_run_spec *s, const file_dir
         av_add(av, "--read-only");
         /* The engine's tmpfs default is noexec; programs a job compiles into
          * /tmp must run, so exec is given back (nosuid, nodev stay). */
-        if (!mount_target_is(s, fdirs, "/tmp"))
+        if (!berth_mount_target_is(s, fdirs, "/tmp"))
             av_add(av, "--tmpfs=/tmp:rw,exec,nosuid,nodev,size=64m,mode=1777");
     }
     if (s->cap_drop_all)
@@ -1064,7 +1002,7 @@ out:
 }
 
 static int place_files(berth_docker *d, const char *id, const berth_run_spec *spec,
-                       const file_dirs *fdirs, berth_run_result *out, berth_error *err)
+                       const berth_file_dirs *fdirs, berth_run_result *out, berth_error *err)
 {
     if (fdirs->n == 0)
         return copy_files(d, id, "/", spec->files, spec->n_files, spec, out, err);
@@ -1125,7 +1063,7 @@ static int cli_run(berth_docker *d, const berth_run_spec *spec, berth_run_result
     double t0 = berth_now();
     cli_argv av = {0};
     cli_call c = {0};
-    file_dirs fdirs = {0};
+    berth_file_dirs fdirs = {0};
     run_ctx r = {.d = d};
     berth_output_sink_init(&r.sink, spec);
     bool created = false;
@@ -1139,7 +1077,7 @@ static int cli_run(berth_docker *d, const berth_run_spec *spec, berth_run_result
         rc = berth_error_set(err, BERTH_E_IO, "cannot make a container name: %s", strerror(errno));
         goto out;
     }
-    if ((rc = file_dirs_make(spec, &fdirs, err)) != 0)
+    if ((rc = berth_file_dirs_make(spec, &fdirs, err)) != 0)
         goto out;
     create_argv(d, spec, &fdirs, name, &av);
     c.limit_s = d->request_timeout_s;
@@ -1246,7 +1184,7 @@ out:
     if ((!out->out || !out->err) && rc == 0)
         rc = berth_error_set(err, BERTH_E_NOMEM, "out of memory");
     out->execution_time = berth_now() - t0;
-    file_dirs_free(&fdirs);
+    berth_file_dirs_free(&fdirs);
     av_free(&av);
     call_free(&c);
     return rc;

@@ -63,6 +63,24 @@ int berth_docker_cli_init(berth_docker *d, berth_error *err);
 /* The message for an engine that does not answer, with how to start one. */
 int berth_docker_unreachable(berth_error *err, const char *where, const char *detail);
 
+/* ---- docker.c: run planning shared by both backends ---- */
+
+/* With a read-only root the engine only accepts files into volumes, so each
+ * directory that receives files gets an anonymous volume (seeded by the
+ * engine from the image's content there, removed with the container). This
+ * is the list of the distinct parent directories of spec->files; empty
+ * unless the root is read-only. A file directly in / is BERTH_E_INVALID. */
+typedef struct berth_file_dirs {
+    char **v;
+    size_t n;
+} berth_file_dirs;
+
+int berth_file_dirs_make(const berth_run_spec *spec, berth_file_dirs *out, berth_error *err);
+void berth_file_dirs_free(berth_file_dirs *f);
+/* Whether a mount or a file volume of the run already sits at `target`. */
+bool berth_mount_target_is(const berth_run_spec *spec, const berth_file_dirs *fd,
+                           const char *target);
+
 /* ---- output.c: the capped sink, shared by both backends ---- */
 
 /* Keeps at most `cap` bytes per stream (0: unlimited), counts all, and

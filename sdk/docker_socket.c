@@ -778,78 +778,7 @@ static json_t *labels_json(berth_docker *d, int64_t deadline, const berth_kv *ex
     return l;
 }
 
-static char *dir_of(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    size_t n = slash && slash != path ? (size_t)(slash - path) : 1;
-    char *s = malloc(n + 1);
-    if (s) {
-        memcpy(s, path, n);
-        s[n] = '\0';
-    }
-    return s;
-}
 
-/* With a read-only root the engine only accepts files into volumes, so each
- * directory that receives files gets an anonymous volume (seeded by the
- * engine from the image's content there, removed with the container). The
- * list holds the distinct parent directories of the files. */
-typedef struct file_dirs {
-    char **v;
-    size_t n;
-} file_dirs;
-
-static void file_dirs_free(file_dirs *f)
-{
-    for (size_t i = 0; i < f->n; i++)
-        free(f->v[i]);
-    free(f->v);
-    memset(f, 0, sizeof *f);
-}
-
-static int file_dirs_make(const berth_run_spec *spec, file_dirs *out, berth_error *err)
-{
-    memset(out, 0, sizeof *out);
-    if (!spec->read_only_root || spec->n_files == 0)
-        return 0;
-    out->v = calloc(spec->n_files, sizeof *out->v);
-    if (!out->v)
-        return nomem(err);
-    for (size_t i = 0; i < spec->n_files; i++) {
-        char *dir = dir_of(spec->files[i].path);
-        if (!dir) {
-            file_dirs_free(out);
-            return nomem(err);
-        }
-        if (strcmp(dir, "/") == 0) {
-            free(dir);
-            file_dirs_free(out);
-            return berth_error_set(err, BERTH_E_INVALID,
-                                   "file '%s': with a read-only root filesystem files go into a "
-                                   "directory (e.g. /work/%s), not into /",
-                                   spec->files[i].path, spec->files[i].path + 1);
-        }
-        bool dup = false;
-        for (size_t k = 0; k < out->n && !dup; k++)
-            dup = strcmp(out->v[k], dir) == 0;
-        if (dup)
-            free(dir);
-        else
-            out->v[out->n++] = dir;
-    }
-    return 0;
-}
-
-static bool mount_target_is(const berth_run_spec *spec, const file_dirs *fd, const char *t)
-{
-    for (size_t i = 0; i < spec->n_mounts; i++)
-        if (strcmp(spec->mounts[i].target, t) == 0)
-            return true;
-    for (size_t i = 0; i < fd->n; i++)
-        if (strcmp(fd->v[i], t) == 0)
-            return true;
-    return false;
-}
 
 /* The Engine API is JSON, which carries text only: a value that is not
  * UTF-8 would be dropped silently by jansson, so it is refused here. */
@@ -895,7 +824,7 @@ static int check_run_text(const berth_run_spec *spec, berth_error *err)
     return rc;
 }
 
-static int create_body(berth_docker *d, const berth_run_spec *spec, const file_dirs *fdirs,
+static int create_body(berth_docker *d, const berth_run_spec *spec, const berth_file_dirs *fdirs,
                        char **out, berth_error *err)
 {
     json_t *cfg = json_object(), *host = json_object();
@@ -953,7 +882,7 @@ static int create_body(berth_docker *d, const berth_run_spec *spec, const file_d
         /* The engine's tmpfs default is noexec; programs a sandboxed job
          * compiles into /tmp must run, so exec is given back (nosuid, nodev
          * stay). */
-        if (!mount_target_is(spec, fdirs, "/tmp"))
+        if (!berth_mount_target_is(spec, fdirs, "/tmp"))
             json_object_set_new(
                 host, "Tmpfs",
                 json_pack("{s:s}", "/tmp", "rw,exec,nosuid,nodev,size=64m,mode=1777"));
@@ -1053,7 +982,7 @@ out:
 }
 
 static int place_files(berth_docker *d, const char *id, const berth_run_spec *spec,
-                       const file_dirs *fdirs, berth_error *err)
+                       const berth_file_dirs *fdirs, berth_error *err)
 {
     berth_buf tar = {0};
     berth_file *sub = NULL;
@@ -1463,7 +1392,7 @@ static int sock_run(berth_docker *d, const berth_run_spec *spec, berth_run_resul
     int rc = 0, fd = -1;
     char *id = NULL;
     char *body = NULL;
-    file_dirs fdirs = {0};
+    berth_file_dirs fdirs = {0};
     berth_buf rest = {0};
     berth_output_sink sink;
     berth_demux dm;
@@ -1477,7 +1406,7 @@ static int sock_run(berth_docker *d, const berth_run_spec *spec, berth_run_resul
     out->exit_code = -1;
 
     if ((rc = check_run_text(spec, err)) != 0 || (rc = ensure_api(d, err)) != 0 ||
-        (rc = file_dirs_make(spec, &fdirs, err)) != 0 ||
+        (rc = berth_file_dirs_make(spec, &fdirs, err)) != 0 ||
         (rc = create_body(d, spec, &fdirs, &body, err)) != 0 ||
         (rc = create_container(d, spec, body, &id, err)) != 0)
         goto out;
@@ -1532,7 +1461,7 @@ out:
     berth_output_sink_finish(&sink, out);
     berth_output_sink_free(&sink);
     berth_buf_free(&rest);
-    file_dirs_free(&fdirs);
+    berth_file_dirs_free(&fdirs);
     free(body);
     return rc;
 }
