@@ -36,6 +36,7 @@
 #include "mcp_http.h"
 
 #include "mcp.h"
+#include "signals.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -1339,24 +1340,11 @@ static int open_listener(http_server *srv, const char *spec, const listen_addr *
     return fd;
 }
 
-static int signal_pipe[2] = {-1, -1};
-
-static void on_signal(int signo)
-{
-    int saved = errno;
-    unsigned char b = (unsigned char)signo;
-    ssize_t n = write(signal_pipe[1], &b, 1);
-    (void)n;
-    errno = saved;
-}
-
 int berth_mcp_serve_http(berth_host *h, const berth_mcp_http_options *opts)
 {
     int status = 1;
     int listen_fd = -1;
     struct MHD_Daemon *d = NULL;
-    struct sigaction sa, old_term, old_int, old_pipe;
-    bool handlers = false;
     listen_addr addr = {0};
     http_server srv = {.h = h, .stop_fd = -1};
     pthread_mutex_init(&srv.lock, NULL);
@@ -1387,20 +1375,12 @@ int berth_mcp_serve_http(berth_host *h, const berth_mcp_http_options *opts)
     if ((listen_fd = open_listener(&srv, opts->listen, &addr)) < 0)
         goto out;
     srv.stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (srv.stop_fd < 0 || pipe2(signal_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+    int signal_fd = srv.stop_fd < 0 ? -1 : berth_signals_install();
+    if (signal_fd < 0) {
         berth_host_logf(BERTH_LOG_ERROR, "mcp http: cannot create an eventfd or pipe: %s",
                         strerror(errno));
         goto out;
     }
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sa.sa_flags = SA_RESTART;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, &old_term);
-    sigaction(SIGINT, &sa, &old_int);
-    sa.sa_handler = SIG_IGN;
-    sigaction(SIGPIPE, &sa, &old_pipe);
-    handlers = true;
 
     d = MHD_start_daemon(
         MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ITC |
@@ -1425,14 +1405,12 @@ int berth_mcp_serve_http(berth_host *h, const berth_mcp_http_options *opts)
 
     const char *why = "?";
     for (;;) {
-        struct pollfd pfd = {.fd = signal_pipe[0], .events = POLLIN};
+        struct pollfd pfd = {.fd = signal_fd, .events = POLLIN};
         int pr = poll(&pfd, 1, 1000);
         if (pr > 0) {
-            unsigned char signo = 0;
-            if (read(signal_pipe[0], &signo, 1) == 1) {
-                why = signo == SIGINT ? "SIGINT" : "SIGTERM";
+            if ((why = berth_signals_take()) != NULL)
                 break;
-            }
+            why = "?";
         } else if (pr < 0 && errno != EINTR) {
             berth_host_logf(BERTH_LOG_ERROR, "mcp http: poll failed: %s", strerror(errno));
             why = "an internal error";
@@ -1488,16 +1466,7 @@ out:
         MHD_stop_daemon(d);
     if (listen_fd >= 0)
         close(listen_fd);
-    if (handlers) {
-        sigaction(SIGTERM, &old_term, NULL);
-        sigaction(SIGINT, &old_int, NULL);
-        sigaction(SIGPIPE, &old_pipe, NULL);
-    }
-    for (int i = 0; i < 2; i++) {
-        if (signal_pipe[i] >= 0)
-            close(signal_pipe[i]);
-        signal_pipe[i] = -1;
-    }
+    berth_signals_restore();
     if (srv.stop_fd >= 0)
         close(srv.stop_fd);
     if (srv.token) {

@@ -8,6 +8,7 @@
 #include <config.h>
 
 #include "mcp.h"
+#include "signals.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -22,18 +23,6 @@
 #include <berth/util.h>
 
 #define READ_CHUNK 65536
-
-static int signal_pipe[2] = {-1, -1};
-
-static void on_signal(int signo)
-{
-    int saved = errno;
-    unsigned char b = (unsigned char)signo;
-    /* Non-blocking: a full pipe already holds a wake-up. */
-    ssize_t n = write(signal_pipe[1], &b, 1);
-    (void)n;
-    errno = saved;
-}
 
 typedef struct stdio_out {
     int fd;
@@ -149,8 +138,6 @@ int berth_mcp_serve_stdio(berth_host *h)
 {
     int status = 0;
     int in_fd = -1, out_fd = -1, saved_in = -1, saved_out = -1;
-    struct sigaction sa, old_term, old_int, old_pipe;
-    bool handlers = false;
     berth_mcp_session *s = NULL;
     berth_buf line = {0};
     char *chunk = NULL;
@@ -162,21 +149,12 @@ int berth_mcp_serve_stdio(berth_host *h)
         status = 1;
         goto out;
     }
-    if (pipe2(signal_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+    int signal_fd = berth_signals_install();
+    if (signal_fd < 0) {
         berth_host_logf(BERTH_LOG_ERROR, "mcp: cannot create a pipe: %s", strerror(errno));
         status = 1;
         goto out;
     }
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sa.sa_flags = SA_RESTART;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, &old_term);
-    sigaction(SIGINT, &sa, &old_int);
-    /* A client that went away shows up as EPIPE on write, not a signal. */
-    sa.sa_handler = SIG_IGN;
-    sigaction(SIGPIPE, &sa, &old_pipe);
-    handlers = true;
 
     out.fd = out_fd;
     berth_mcp_transport t = {.send = stdio_send, .ud = &out};
@@ -198,7 +176,7 @@ int berth_mcp_serve_stdio(berth_host *h)
             break;
         }
         struct pollfd pfd[2] = {{.fd = in_fd, .events = POLLIN},
-                                {.fd = signal_pipe[0], .events = POLLIN}};
+                                {.fd = signal_fd, .events = POLLIN}};
         int pr = poll(pfd, 2, -1);
         if (pr < 0) {
             if (errno == EINTR)
@@ -208,13 +186,8 @@ int berth_mcp_serve_stdio(berth_host *h)
             status = 1;
             break;
         }
-        if (pfd[1].revents & POLLIN) {
-            unsigned char signo = 0;
-            if (read(signal_pipe[0], &signo, 1) == 1) {
-                why = signo == SIGINT ? "SIGINT" : "SIGTERM";
-                break;
-            }
-        }
+        if ((pfd[1].revents & POLLIN) && (why = berth_signals_take()) != NULL)
+            break;
         if (!(pfd[0].revents & (POLLIN | POLLHUP | POLLERR)))
             continue;
         ssize_t n = read(in_fd, chunk, READ_CHUNK);
@@ -276,16 +249,7 @@ out:
     berth_mcp_session_free(s);
     berth_buf_free(&line);
     free(chunk);
-    if (handlers) {
-        sigaction(SIGTERM, &old_term, NULL);
-        sigaction(SIGINT, &old_int, NULL);
-        sigaction(SIGPIPE, &old_pipe, NULL);
-    }
-    for (int i = 0; i < 2; i++) {
-        if (signal_pipe[i] >= 0)
-            close(signal_pipe[i]);
-        signal_pipe[i] = -1;
-    }
+    berth_signals_restore();
     give_back_stdio(in_fd, out_fd, saved_in, saved_out);
     return status;
 }
