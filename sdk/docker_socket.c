@@ -1336,19 +1336,22 @@ static int oom_line(void *ud, char *line, size_t len)
  * sets State.OOMKilled only when the OOM reaches it before the exit (and
  * can give one container's OOM to another's exit), while the event itself
  * is always logged. A kill by SIGKILL may have its event still in flight,
- * so then the query waits up to a second for it. */
+ * so then the query waits up to a second for it. Otherwise (a child killed
+ * while the main process lived on) the event was logged long before the
+ * exit, and the query asks only for what is logged already: an `until` in
+ * the future would hold every run's answer back until then. */
 static bool oom_event_seen(berth_docker *d, const char *id, double since_unix, bool wait)
 {
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
-    double until = (double)now.tv_sec + now.tv_nsec / 1e9 + (wait ? 1.0 : 0.05);
+    double until = (double)now.tv_sec + now.tv_nsec / 1e9 + (wait ? 1.0 : 0.0);
     berth_buf path = {0};
     json_t *f =
         json_pack("{s:[s],s:[s],s:[s]}", "container", id, "type", "container", "event", "oom");
     bool seen = false;
     http_call c = {.method = "GET",
                    .streaming = true,
-                   .deadline = berth_now() + (wait ? 1.0 : 0.05) + d->request_timeout_s,
+                   .deadline = berth_now() + (wait ? 1.0 : 0.0) + d->request_timeout_s,
                    .on_line = oom_line,
                    .line_ctx = &seen};
     if (!f || berth_buf_printf(&path, "/events?since=%.3f&until=%.3f", since_unix, until) != 0 ||
