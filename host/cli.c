@@ -69,7 +69,8 @@ static void usage(FILE *f)
           "                              serve and doctor: info)\n"
           "  --no-reap                   do not remove leftovers of crashed berth processes\n"
           "environment: BERTH_INSTANCE_ID sets the berth.instance label of this process's\n"
-          "containers (default: random)\n"
+          "containers (default: random); BERTH_PLUGIN_DIR replaces the installed plugin\n"
+          "directory (empty: none)\n"
           "  -h, --help, --version\n",
           f);
 }

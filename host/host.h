@@ -53,8 +53,9 @@ int berth_host_load_dir(berth_host *h, const char *dir);
 int berth_host_load_file(berth_host *h, const char *path);
 /* Register a plugin linked into the executable; same checks and init path. */
 int berth_host_register(berth_host *h, const berth_plugin *p, const char *origin);
-/* The default search: BERTH_PLUGIN_PATH (':'-separated) and --plugin-dir
- * entries first, then the installed plugin directory. */
+/* The default search: --plugin-dir and BERTH_PLUGIN_PATH (':'-separated)
+ * entries first, then the installed plugin directory, which the environment
+ * variable BERTH_PLUGIN_DIR replaces (empty: none). */
 int berth_host_load_default(berth_host *h, const char *const *extra_dirs, size_t n_extra);
 
 size_t berth_host_tool_count(const berth_host *h);

@@ -398,7 +398,13 @@ int berth_host_load_default(berth_host *h, const char *const *extra_dirs, size_t
     const char *env = getenv("BERTH_PLUGIN_PATH");
     if (env && *env)
         load_path_list(h, env);
-    berth_host_load_dir(h, BERTH_PLUGIN_DIR);
+    /* BERTH_PLUGIN_DIR replaces the installed directory; empty means none
+     * (tests use that, so an installed berth cannot leak into them). */
+    const char *installed = getenv("BERTH_PLUGIN_DIR");
+    if (!installed)
+        installed = BERTH_PLUGIN_DIR;
+    if (*installed)
+        berth_host_load_dir(h, installed);
     return (int)h->n_plugins;
 }
 

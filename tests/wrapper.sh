@@ -3,15 +3,20 @@
 # leaks are errors) through libtool so the real binary is checked, not the
 # libtool wrapper script. BERTH_KEEP_PLUGINS=1 reaches the host so plugins stay
 # loaded at exit and leak reports can name their frames.
+# Each test gets BERTH_TEST_TIMEOUT seconds (default 900), then TERM, then
+# KILL: a test that hangs fails by its own name instead of stalling the run.
 test="$1"; shift
+limit=${BERTH_TEST_TIMEOUT:-900}
+[ "${BERTH_VALGRIND:-0}" = 1 ] && limit=$((limit * 4))
+guard="timeout -k 10 $limit"
 case "$test" in
-*.js|*.mjs) exec node "$test" "$@" ;;
-*.sh) exec "${SHELL:-/bin/sh}" "$test" "$@" ;;
+*.js|*.mjs) exec $guard node "$test" "$@" ;;
+*.sh) exec $guard "${SHELL:-/bin/sh}" "$test" "$@" ;;
 esac
 if [ "${BERTH_VALGRIND:-0}" = 1 ]; then
   BERTH_KEEP_PLUGINS=1; export BERTH_KEEP_PLUGINS
-  exec ${LIBTOOL:-libtool} --mode=execute valgrind --quiet --error-exitcode=97 \
+  exec $guard ${LIBTOOL:-libtool} --mode=execute valgrind --quiet --error-exitcode=97 \
     --leak-check=full --errors-for-leak-kinds=definite --track-fds=no \
     "$test" "$@"
 fi
-exec "$test" "$@"
+exec $guard "$test" "$@"

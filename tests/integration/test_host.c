@@ -267,6 +267,25 @@ static void test_doctor_shows_backend_and_api(void)
     free(err);
 }
 
+static void test_plugin_dir_replaces_installed_dir(void)
+{
+    char *out = NULL, *err = NULL;
+    const char *argv[] = {"berth", "tools", NULL};
+    setenv("BERTH_PLUGIN_DIR", good_dir, 1);
+    int status = berth_test_exec(argv, NULL, &out, &err, 60);
+    CU_ASSERT_EQUAL(status, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "hello"));
+    free(out);
+    free(err);
+    setenv("BERTH_PLUGIN_DIR", "", 1);
+    status = berth_test_exec(argv, NULL, &out, &err, 60);
+    CU_ASSERT_EQUAL(status, 0);
+    CU_ASSERT_PTR_NULL(strstr(out, "hello"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "no tools"));
+    free(out);
+    free(err);
+}
+
 static void test_bad_instance_id_refused(void)
 {
     char *out = NULL, *err = NULL;
@@ -339,6 +358,8 @@ static int add_suites(void)
         {"doctor shows backend and API version", test_doctor_shows_backend_and_api},
         {"an unreachable engine says how to start it", test_engine_unreachable_says_how_to_start_it},
         {"a bad BERTH_INSTANCE_ID is refused", test_bad_instance_id_refused},
+        {"BERTH_PLUGIN_DIR replaces the installed directory",
+         test_plugin_dir_replaces_installed_dir},
         {NULL, NULL},
     };
     static const berth_test_case seed[] = {
