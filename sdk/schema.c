@@ -209,6 +209,7 @@ typedef enum kw_kind {
     KW_SCHEMA_ARRAY,
     KW_STRING,
     KW_ARRAY,
+    KW_REF,
 } kw_kind;
 
 static const struct keyword {
@@ -245,7 +246,62 @@ static const struct keyword {
     {"examples", KW_ARRAY},
     {"$schema", KW_STRING},
     {"format", KW_STRING},
+    {"$defs", KW_PROPERTIES},
+    {"$ref", KW_REF},
+    {"$comment", KW_STRING},
 };
+
+/*
+ * $ref: only references inside the same schema ("#" or a JSON pointer such
+ * as "#/$defs/address"), so validating never fetches anything. A ref that
+ * does not resolve is refused when the schema is checked; a cycle of refs is
+ * caught by the nesting limit when a value is validated.
+ */
+static const json_t *resolve_ref(const json_t *root, const char *ref)
+{
+    if (!root || !ref || ref[0] != '#')
+        return NULL;
+    const json_t *node = root;
+    const char *p = ref + 1;
+    if (*p == '\0')
+        return node;
+    if (*p != '/')
+        return NULL;
+    while (*p == '/' && node) {
+        p++;
+        char token[256];
+        size_t n = 0;
+        while (*p && *p != '/') {
+            char ch = *p++;
+            if (ch == '~') {
+                if (*p == '0')
+                    ch = '~';
+                else if (*p == '1')
+                    ch = '/';
+                else
+                    return NULL;
+                p++;
+            }
+            if (n + 1 >= sizeof token)
+                return NULL;
+            token[n++] = ch;
+        }
+        token[n] = '\0';
+        if (json_is_object(node)) {
+            node = json_object_get(node, token);
+        } else if (json_is_array(node)) {
+            char *end = NULL;
+            unsigned long i = strtoul(token, &end, 10);
+            node = n && !*end ? json_array_get(node, i) : NULL;
+        } else {
+            node = NULL;
+        }
+    }
+    return node;
+}
+
+/* The schema being checked, for resolving $ref (checking runs on one thread). */
+static _Thread_local const json_t *check_root;
 
 static const char *const type_names[] = {"null",   "boolean", "object", "array",
                                          "number", "string",  "integer"};
@@ -343,6 +399,17 @@ static int check_keyword(const struct keyword *kw, const json_t *v, berth_buf *p
         if (!json_is_string(v))
             return check_fail(ptr, err, "expected a string, got %s", got);
         return 0;
+    case KW_REF: {
+        if (!json_is_string(v))
+            return check_fail(ptr, err, "expected a string, got %s", got);
+        const json_t *target = resolve_ref(check_root, json_string_value(v));
+        if (!target || !(json_is_object(target) || json_is_boolean(target)))
+            return check_fail(ptr, err,
+                              "'%s' does not point at a schema in this document (only local "
+                              "references such as \"#/$defs/name\" are supported)",
+                              json_string_value(v));
+        return 0;
+    }
     case KW_BOOL:
         if (!json_is_boolean(v))
             return check_fail(ptr, err, "expected true or false, got %s", got);
@@ -480,8 +547,10 @@ static int check_schema(const json_t *s, berth_buf *ptr, int depth, berth_error 
                               "additionalProperties, items, min/maxItems, uniqueItems, "
                               "min/maxLength, pattern, minimum, maximum, exclusiveMinimum, "
                               "exclusiveMaximum, multipleOf, min/maxProperties, oneOf, anyOf, "
-                              "allOf, not, and the annotations %s)",
-                              q, "default, title, description, examples, $schema, format");
+                              "allOf, not, $defs, $ref (local), and the annotations %s)",
+                              q,
+                              "default, title, description, examples, $schema, $comment, "
+                              "format");
         }
         int rc = check_keyword(kw, v, ptr, depth, err);
         if (rc != 0)
@@ -503,7 +572,9 @@ int berth_schema_check(const json_t *schema, berth_error *err)
         rc = berth_error_set(err, BERTH_E_NOMEM, "out of memory checking a schema");
         goto out;
     }
+    check_root = schema;
     rc = check_schema(schema, &ptr, 0, err);
+    check_root = NULL;
 out:
     berth_buf_free(&ptr);
     return rc;
@@ -514,6 +585,7 @@ out:
 typedef struct vctx {
     berth_buf path; /* "command[2]", "environment.PATH"; empty at the root */
     berth_error *err;
+    const json_t *root; /* the whole schema, for $ref */
 } vctx;
 
 static const char *path_name(vctx *c)
@@ -976,6 +1048,14 @@ static int validate(const json_t *s, const json_t *v, vctx *c, int depth)
         return 0;
     json_t *k;
     int rc = 0;
+    /* 2020-12: $ref applies beside the schema's other keywords. */
+    if ((k = json_object_get(s, "$ref")) && json_is_string(k)) {
+        const json_t *target = resolve_ref(c->root, json_string_value(k));
+        if (!target)
+            return vfail(c, "the schema's $ref '%s' does not resolve", json_string_value(k));
+        if ((rc = validate(target, v, c, depth + 1)) != 0)
+            return rc;
+    }
     if ((k = json_object_get(s, "type")) && (rc = check_type(k, v, c)) != 0)
         return rc;
     if ((k = json_object_get(s, "enum")) && (rc = check_enum(k, v, c, depth)) != 0)
@@ -1001,7 +1081,7 @@ static int validate(const json_t *s, const json_t *v, vctx *c, int depth)
 
 int berth_schema_validate(const json_t *schema, const json_t *instance, berth_error *err)
 {
-    vctx c = {.err = err};
+    vctx c = {.err = err, .root = schema};
     int rc;
     if (!schema || !instance) {
         rc =

@@ -6,7 +6,8 @@
  * items (schema), minItems, maxItems, uniqueItems, minLength, maxLength,
  * pattern (POSIX extended regex), minimum, maximum, exclusiveMinimum,
  * exclusiveMaximum, multipleOf, minProperties, maxProperties, oneOf, anyOf,
- * allOf, not, default/title/description/examples/$schema/format (ignored for
+ * allOf, not, $defs and local $ref ("#/$defs/x"), default/title/description/examples/
+ * $schema/$comment/format (ignored for
  * validation).
  */
 #ifndef BERTH_SCHEMA_H

@@ -233,7 +233,7 @@ test('tools/list pages with an opaque cursor; a bad cursor is -32602', async () 
     cursor = r.result.nextCursor;
     pages++;
   } while (cursor && pages < 20);
-  assert.equal(names.length, 11);
+  assert.equal(names.length, 12);
   assert.equal(new Set(names).size, names.length);
   assert.ok(pages >= 4);
   assert.ok(names.includes('test_simple_text'));

@@ -146,6 +146,13 @@ static json_t *echo(berth_call *call, const json_t *args)
                      "count", json_integer_value(json_object_get(args, "count")));
 }
 
+/* Hands back the validated arguments, whatever their shape. */
+static json_t *echo_args(berth_call *call, const json_t *args)
+{
+    (void)call;
+    return json_pack("{s:b, s:O}", "success", 1, "arguments", args);
+}
+
 typedef struct burst {
     berth_call *call;
     int base;
@@ -227,6 +234,20 @@ static const berth_tool tools[] = {
                                "\"required\":[\"text\",\"count\"],"
                                "\"additionalProperties\":false}",
                .annotations = {.read_only = BERTH_HINT_TRUE}, .handler = echo),
+    /* The conformance suite's json-schema-2020-12 scenario (SEP-1613): the
+     * schema's $schema, $defs and additionalProperties reach the client as
+     * written, and $ref is honoured when arguments are validated. */
+    BERTH_TOOL(.name = "json_schema_2020_12_tool",
+               .description = "Tool with JSON Schema 2020-12 features",
+               .input_schema = "{\"$schema\":\"https://json-schema.org/draft/2020-12/schema\","
+                               "\"type\":\"object\",\"$defs\":{\"address\":{"
+                               "\"type\":\"object\",\"properties\":{"
+                               "\"street\":{\"type\":\"string\"},"
+                               "\"city\":{\"type\":\"string\"}}}},"
+                               "\"properties\":{\"name\":{\"type\":\"string\"},"
+                               "\"address\":{\"$ref\":\"#/$defs/address\"}},"
+                               "\"additionalProperties\":false}",
+               .annotations = {.read_only = BERTH_HINT_TRUE}, .handler = echo_args),
     BERTH_TOOL(.name = "test_unordered_progress",
                .description = "Reports progress out of order and from two threads.",
                .input_schema = NO_ARGS, .annotations = {.read_only = BERTH_HINT_TRUE},

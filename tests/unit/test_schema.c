@@ -106,7 +106,7 @@ static void test_check_rejects(void)
               "at /properties/timeout/minimun: unknown keyword 'minimun'");
     CHECK_BAD("{\"required\":[\"a\"],\"additionalproperties\":false}", "unknown keyword");
     CHECK_BAD("{\"items\":[{\"type\":\"string\"}]}", "at /items: expected a schema");
-    CHECK_BAD("{\"$ref\":\"#/x\"}", "unknown keyword '$ref'");
+    CHECK_BAD("{\"$ref\":\"#/x\"}", "'#/x' does not point at a schema");
     /* Pointer escaping (RFC 6901). */
     CHECK_BAD("{\"properties\":{\"a/b~c\":{\"x\":1}}}", "at /properties/a~1b~0c/x:");
     /* Keyword values of the wrong type. */
@@ -434,6 +434,40 @@ static void test_combinators(void)
         "{\"a\":\"ok\",\"b\":1}", "b: expected string, got integer");
 }
 
+/* JSON Schema 2020-12 $defs and local $ref, as the MCP conformance suite's
+ * json_schema_2020_12_tool declares them. */
+static void test_refs(void)
+{
+    const char *addr = "{\"$schema\":\"https://json-schema.org/draft/2020-12/schema\","
+                       "\"type\":\"object\",\"$defs\":{\"address\":{\"type\":\"object\","
+                       "\"properties\":{\"street\":{\"type\":\"string\"},"
+                       "\"city\":{\"type\":\"string\"}}}},"
+                       "\"properties\":{\"name\":{\"type\":\"string\"},"
+                       "\"address\":{\"$ref\":\"#/$defs/address\"}},"
+                       "\"additionalProperties\":false}";
+    OK(addr, "{\"name\":\"x\",\"address\":{\"city\":\"Oslo\"}}");
+    BAD(addr, "{\"address\":{\"city\":3}}", "address.city: expected string, got integer");
+    BAD(addr, "{\"address\":[]}", "address: expected object, got array");
+    /* $ref applies beside the other keywords of its schema. */
+    BAD("{\"$defs\":{\"n\":{\"minimum\":1}},\"properties\":{\"x\":{\"$ref\":\"#/$defs/n\","
+        "\"maximum\":3}}}",
+        "{\"x\":0}", "x: 0 is below the minimum 1");
+    BAD("{\"$defs\":{\"n\":{\"minimum\":1}},\"properties\":{\"x\":{\"$ref\":\"#/$defs/n\","
+        "\"maximum\":3}}}",
+        "{\"x\":4}", "x: 4 is above the maximum 3");
+    /* Pointer escapes: ~1 is '/', ~0 is '~'. */
+    OK("{\"$defs\":{\"a/b~c\":{\"type\":\"integer\"}},\"$ref\":\"#/$defs/a~1b~0c\"}", "1");
+    /* Only local references that resolve to a schema are accepted. */
+    CHECK_BAD("{\"$ref\":\"#/$defs/missing\"}", "does not point at a schema");
+    CHECK_BAD("{\"$ref\":\"https://example.com/s.json\"}", "only local references");
+    CHECK_BAD("{\"$defs\":{\"a\":3}}", "expected a schema");
+    CHECK_BAD("{\"$ref\":7}", "expected a string");
+    /* A cycle of refs stops at the nesting limit instead of looping. */
+    BAD("{\"$defs\":{\"a\":{\"$ref\":\"#/$defs/b\"},\"b\":{\"$ref\":\"#/$defs/a\"}},"
+        "\"$ref\":\"#/$defs/a\"}",
+        "1", "nests deeper than");
+}
+
 /* A realistic tool schema: the seed's execute_docker_container. */
 static const char *tool_schema =
     "{\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"image\"],"
@@ -497,6 +531,7 @@ static int add_suites(void)
         {"unique items, large", test_unique_large},
         {"objects", test_objects},
         {"combinators", test_combinators},
+        {"$defs and $ref", test_refs},
         {"tool schema", test_tool_schema},
         {NULL, NULL},
     };
