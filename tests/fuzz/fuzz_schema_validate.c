@@ -14,7 +14,10 @@
 static const char tool_schema[] =
     "{\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"image\"],"
     "\"minProperties\":1,\"maxProperties\":16,"
+    "\"$defs\":{\"tree\":{\"type\":\"object\",\"properties\":{\"v\":{\"type\":\"integer\"},"
+    "\"kids\":{\"type\":\"array\",\"items\":{\"$ref\":\"#/$defs/tree\"}}}}},"
     "\"properties\":{"
+    "\"tree\":{\"$ref\":\"#/$defs/tree\",\"maxProperties\":2},"
     "\"image\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":255},"
     "\"command\":{\"oneOf\":[{\"type\":\"string\"},"
     "{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"minItems\":1,\"maxItems\":64}]},"
