@@ -9,6 +9,17 @@ test="$1"; shift
 limit=${BERTH_TEST_TIMEOUT:-900}
 [ "${BERTH_VALGRIND:-0}" = 1 ] && limit=$((limit * 4))
 guard="timeout -k 10 $limit"
+# The node-based tests need npm packages (tests/mcp/setup.sh) that a release
+# tarball does not ship, in a tree that distcheck makes read-only. There,
+# run the checkout's copy of the same test file, which has them, against
+# the binaries this build made (BERTH_BIN and the plugin paths).
+case "$test" in
+*/mcp/*)
+  if [ ! -d "$(dirname "$test")/node_modules" ] && [ -n "${BERTH_NODE_TESTS_DIR:-}" ]; then
+    twin="$BERTH_NODE_TESTS_DIR/${test##*/tests/}"
+    [ -f "$twin" ] && test="$twin"
+  fi ;;
+esac
 case "$test" in
 *.js|*.mjs) exec $guard node "$test" "$@" ;;
 *.sh) exec $guard "${SHELL:-/bin/sh}" "$test" "$@" ;;
