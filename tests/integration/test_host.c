@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -344,6 +346,89 @@ static void test_seed_run_end_to_end(void)
     CU_ASSERT_EQUAL(berth_test_count_containers(label), 0);
 }
 
+/* Start a `sleep` container labeled as berth's, owned by `pid` on `host`
+ * with `deadline`; returns its id (caller frees) or NULL. */
+static char *berth_like_container(const char *tag, long pid, const char *host, long deadline)
+{
+    char l_pid[64], l_host[300], l_dl[64], l_tag[128];
+    snprintf(l_pid, sizeof l_pid, "%s=%ld", BERTH_LABEL_PID, pid);
+    snprintf(l_host, sizeof l_host, "%s=%s", BERTH_LABEL_HOSTNAME, host);
+    snprintf(l_dl, sizeof l_dl, "%s=%ld", BERTH_LABEL_DEADLINE, deadline);
+    snprintf(l_tag, sizeof l_tag, "%s=reap-%s", BERTH_LABEL_INSTANCE, tag);
+    const char *argv[] = {"docker", "run", "-d", "--network", "none",
+                          "--label", BERTH_LABEL_OWNER "=" BERTH_LABEL_OWNER_VALUE,
+                          "--label", BERTH_TEST_LABEL "=1", "--label", l_pid, "--label", l_host,
+                          "--label", l_dl, "--label", l_tag, "--", berth_test_image(), "sleep",
+                          "120", NULL};
+    char *out = NULL, *err = NULL;
+    int st = berth_test_exec(argv, NULL, &out, &err, 60);
+    if (st != 0)
+        fprintf(stderr, "docker run: %s\n", err ? err : "");
+    free(err);
+    if (st != 0) {
+        free(out);
+        return NULL;
+    }
+    out[strcspn(out, "\n")] = '\0';
+    return out;
+}
+
+static bool container_exists(const char *id)
+{
+    berth_container_state s;
+    berth_error err = {0};
+    int rc = berth_docker_inspect(berth_test_docker(), id, &s, &err);
+    berth_container_state_free(&s);
+    return rc == 0;
+}
+
+/* berth removes what berth processes that are gone left behind, and only that. */
+static void test_reap_leftovers_of_dead_processes(void)
+{
+    CU_ASSERT_PTR_NOT_NULL_FATAL(berth_test_docker());
+    char host[256] = "";
+    gethostname(host, sizeof host - 1);
+    pid_t dead = fork();
+    if (dead == 0)
+        _exit(0);
+    waitpid(dead, NULL, 0);
+    long now = (long)time(NULL);
+    char *gone = berth_like_container("dead", (long)dead, host, now + 3600);
+    char *alive = berth_like_container("alive", (long)getpid(), host, now + 3600);
+    char *late = berth_like_container("late", 1, "another-host", now - 3600);
+    char *elsewhere = berth_like_container("elsewhere", (long)dead, "another-host", now + 3600);
+    CU_ASSERT_FATAL(gone && alive && late && elsewhere);
+
+    char *out = NULL, *err = NULL;
+    int status = berth((const char *[]){"call", "hello", NULL}, &out, &err);
+    CU_ASSERT_EQUAL(status, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "container(s) left by berth processes that are gone"));
+    free(out);
+    free(err);
+
+    CU_ASSERT_FALSE(container_exists(gone));      /* its process is gone */
+    CU_ASSERT_FALSE(container_exists(late));      /* its deadline passed long ago */
+    CU_ASSERT_TRUE(container_exists(alive));      /* its process lives */
+    CU_ASSERT_TRUE(container_exists(elsewhere));  /* another machine's process */
+
+    /* --no-reap leaves everything alone. */
+    berth_error e = {0};
+    char *again = berth_like_container("dead2", (long)dead, host, now + 3600);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(again);
+    status = berth((const char *[]){"--no-reap", "call", "hello", NULL}, &out, &err);
+    CU_ASSERT_EQUAL(status, 0);
+    CU_ASSERT_TRUE(container_exists(again));
+    free(out);
+    free(err);
+
+    char *mine[] = {gone, alive, late, elsewhere, again};
+    for (size_t i = 0; i < sizeof mine / sizeof mine[0]; i++) {
+        if (container_exists(mine[i]))
+            berth_docker_remove(berth_test_docker(), mine[i], true, &e);
+        free(mine[i]);
+    }
+}
+
 int main(int argc, char **argv);
 
 static int add_suites(void)
@@ -360,6 +445,7 @@ static int add_suites(void)
         {"a bad BERTH_INSTANCE_ID is refused", test_bad_instance_id_refused},
         {"BERTH_PLUGIN_DIR replaces the installed directory",
          test_plugin_dir_replaces_installed_dir},
+        {"leftovers of dead berth processes are reaped", test_reap_leftovers_of_dead_processes},
         {NULL, NULL},
     };
     static const berth_test_case seed[] = {
