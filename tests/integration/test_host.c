@@ -262,6 +262,24 @@ static void test_doctor_shows_backend_and_api(void)
     free(out);
     free(err);
 
+    /* auto: the socket when it answers ... */
+    status = berth((const char *[]){"--backend", "auto", "doctor", NULL}, &out, &err);
+    CU_ASSERT_EQUAL(status, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "backend:    socket"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "backend socket (chosen by auto)"));
+    free(out);
+    free(err);
+    /* ... and the CLI for an engine address only the CLI can reach (ssh://;
+     * here a closed port, so the engine is unreachable all the same). */
+    status = berth((const char *[]){"--backend", "auto", "--docker-host", "ssh://nobody@127.0.0.1:1",
+                                    "doctor", NULL},
+                   &out, &err);
+    CU_ASSERT_EQUAL(status, 3);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "backend:    cli"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "backend cli (chosen by auto)"));
+    free(out);
+    free(err);
+
     status = berth((const char *[]){"--backend", "nonsense", "doctor", NULL}, &out, &err);
     CU_ASSERT_EQUAL(status, 2);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "'nonsense' is not socket, cli or auto"));
