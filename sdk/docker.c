@@ -56,6 +56,18 @@ int berth_docker_unreachable(berth_error *err, const char *where, const char *de
                            where, detail && *detail ? detail : "no answer");
 }
 
+int berth_docker_interrupted(berth_error *err, const char *kind, const char *name,
+                             bool timed_out, bool cancelled, double timeout_s)
+{
+    if (timed_out)
+        return berth_error_set(err, BERTH_E_TIMEOUT,
+                               "%s of '%s' did not finish within %g s (raise the %s timeout)",
+                               kind, name, timeout_s, kind);
+    if (cancelled)
+        return berth_error_set(err, BERTH_E_CANCELLED, "%s of '%s' was cancelled", kind, name);
+    return 0;
+}
+
 /* Undo a backend's init without touching the shared fields. */
 static void close_backend(berth_docker *d)
 {

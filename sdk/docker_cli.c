@@ -1383,14 +1383,9 @@ static int cli_build(berth_docker *d, const berth_build_spec *spec, berth_build_
         rc = berth_error_set(err, BERTH_E_NOMEM, "out of memory");
         goto out;
     }
-    if (c.timed_out) {
-        rc = berth_error_set(err, BERTH_E_TIMEOUT,
-                             "build of '%s' did not finish within %g s (raise the build timeout)",
-                             spec->tag, spec->timeout_s);
-        goto out;
-    }
-    if (c.cancelled_now) {
-        rc = berth_error_set(err, BERTH_E_CANCELLED, "build of '%s' was cancelled", spec->tag);
+    if (c.timed_out || c.cancelled_now) {
+        rc = berth_docker_interrupted(err, "build", spec->tag, c.timed_out, c.cancelled_now,
+                                      spec->timeout_s);
         goto out;
     }
     if (c.status != 0) {
@@ -1616,14 +1611,9 @@ static int cli_pull(berth_docker *d, const berth_pull_spec *spec, berth_pull_res
     lines_flush(&p.out_lines, BERTH_STDOUT, pull_line, &p);
     if (rc != 0)
         goto out;
-    if (c.timed_out) {
-        rc = berth_error_set(err, BERTH_E_TIMEOUT,
-                             "pull of '%s' did not finish within %g s (raise the pull timeout)",
-                             spec->image, spec->timeout_s);
-        goto out;
-    }
-    if (c.cancelled_now) {
-        rc = berth_error_set(err, BERTH_E_CANCELLED, "pull of '%s' was cancelled", spec->image);
+    if (c.timed_out || c.cancelled_now) {
+        rc = berth_docker_interrupted(err, "pull", spec->image, c.timed_out, c.cancelled_now,
+                                      spec->timeout_s);
         goto out;
     }
     if (c.status != 0) {

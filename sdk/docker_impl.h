@@ -60,6 +60,12 @@ int berth_docker_cli_init(berth_docker *d, berth_error *err);
     "image '%s' is not present on the engine (running never pulls it): pull it first with "   \
     "pull_docker_image, or build it"
 
+/* The error of a build or a pull (`kind`) of `name` that a deadline or a
+ * cancellation stopped, in the same words from both backends; 0 when
+ * neither stopped it. */
+int berth_docker_interrupted(berth_error *err, const char *kind, const char *name,
+                             bool timed_out, bool cancelled, double timeout_s);
+
 /* The message for an engine that does not answer, with how to start one. */
 int berth_docker_unreachable(berth_error *err, const char *where, const char *detail);
 

@@ -1617,14 +1617,9 @@ static int sock_build(berth_docker *d, const berth_build_spec *spec, berth_build
     char what[400];
     snprintf(what, sizeof what, "build of '%s'", spec->tag);
     rc = call(d, &c, what, 0, err);
-    if (c.timed_out) {
-        rc = berth_error_set(err, BERTH_E_TIMEOUT,
-                             "%s did not finish within %g s (raise the build timeout)", what,
-                             spec->timeout_s);
-        goto out;
-    }
-    if (c.was_cancelled) {
-        rc = berth_error_set(err, BERTH_E_CANCELLED, "%s was cancelled", what);
+    if (c.timed_out || c.was_cancelled) {
+        rc = berth_docker_interrupted(err, "build", spec->tag, c.timed_out, c.was_cancelled,
+                                      spec->timeout_s);
         goto out;
     }
     if ((rc == -BERTH_E_INVALID || rc == -BERTH_E_ENGINE) && c.status >= 400 && err) {
@@ -1850,14 +1845,9 @@ static int sock_pull(berth_docker *d, const berth_pull_spec *spec, berth_pull_re
     char what[400];
     snprintf(what, sizeof what, "pull of '%s'", spec->image);
     rc = call(d, &c, what, 0, err);
-    if (c.timed_out) {
-        rc = berth_error_set(err, BERTH_E_TIMEOUT,
-                             "%s did not finish within %g s (raise the pull timeout)", what,
-                             spec->timeout_s);
-        goto out;
-    }
-    if (c.was_cancelled) {
-        rc = berth_error_set(err, BERTH_E_CANCELLED, "%s was cancelled", what);
+    if (c.timed_out || c.was_cancelled) {
+        rc = berth_docker_interrupted(err, "pull", spec->image, c.timed_out, c.was_cancelled,
+                                      spec->timeout_s);
         goto out;
     }
     if (rc != 0 && c.status >= 400 && err) {
