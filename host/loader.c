@@ -342,6 +342,33 @@ static bool file_exists(const char *base, const char *ext)
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+/* The file name without directory and extension: "run" for /x/run.so. */
+static size_t stem(const char *path, const char **start)
+{
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    const char *dot = strchr(base, '.');
+    *start = base;
+    return dot ? (size_t)(dot - base) : strlen(base);
+}
+
+/* Whether a plugin from a file of this name is loaded already (from a
+ * directory earlier in the search path, which wins as in PATH): then the
+ * file is not even opened, so a shadowed copy costs nothing. */
+static bool stem_loaded(const berth_host *h, const char *path)
+{
+    const char *a, *b;
+    size_t n = stem(path, &a);
+    for (size_t i = 0; i < h->n_plugins; i++) {
+        if (!h->plugins[i].handle)
+            continue;
+        size_t m = stem(h->plugins[i].origin, &b);
+        if (m == n && memcmp(a, b, n) == 0)
+            return true;
+    }
+    return false;
+}
+
 /* lt_dlforeachfile passes each file name without its extension. */
 static int scan_one(const char *filename, void *data)
 {
@@ -349,6 +376,11 @@ static int scan_one(const char *filename, void *data)
     if (strcmp(filename, s->last) == 0)
         return 0; /* run.la and run.so are one plugin */
     snprintf(s->last, sizeof s->last, "%s", filename);
+    if (stem_loaded(s->h, filename)) {
+        berth_host_logf(BERTH_LOG_DEBUG, "plugin file %s is shadowed by an earlier directory",
+                        filename);
+        return 0;
+    }
     /* Only libtool archives and shared objects are plugin candidates; a README
      * is not. Open the very file found, so a broken one is reported by what
      * is wrong with it rather than as missing. */
