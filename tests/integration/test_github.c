@@ -37,6 +37,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -197,22 +198,26 @@ static int start_daemon(void)
                               "--informative-errors",
                               srv,
                               NULL};
-        posix_spawnattr_t attr;
-        posix_spawnattr_init(&attr);
-        posix_spawnattr_setpgroup(&attr, 0);
-        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
         /* Its complaints about clients that only list refs go to a file. */
         char log[4200];
         snprintf(log, sizeof log, "%s/daemon.log", root);
-        posix_spawn_file_actions_t fa;
-        posix_spawn_file_actions_init(&fa);
-        posix_spawn_file_actions_addopen(&fa, 2, log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        int rc = posix_spawnp(&daemon_pid, "git", &fa, &attr, (char *const *)argv, environ);
-        posix_spawn_file_actions_destroy(&fa);
-        posix_spawnattr_destroy(&attr);
-        if (rc != 0) {
-            daemon_pid = -1;
+        /* Its own process group (stop_daemon ends the daemon and the children
+         * it forked), and a death signal: a test killed on a time limit must
+         * not leave a daemon serving behind it. */
+        pid_t parent = getpid();
+        daemon_pid = fork();
+        if (daemon_pid < 0)
             return -1;
+        if (daemon_pid == 0) {
+            setpgid(0, 0);
+            prctl(PR_SET_PDEATHSIG, SIGTERM);
+            if (getppid() != parent)
+                _exit(127);
+            int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+            if (fd >= 0)
+                dup2(fd, 2);
+            execvp("git", (char *const *)argv);
+            _exit(127);
         }
         for (int i = 0; i < 100; i++) {
             if (port_open(port)) {
