@@ -948,41 +948,6 @@ static char *failing_step(const char *log)
     return berth_utf8_sanitize(found, n < 300 ? n : 300, NULL);
 }
 
-/*
- * After a failed build, remove the layers this build made for the steps that
- * did succeed: the classic builder keeps them as untagged images, and nobody
- * would ever remove them. Only layers made here (" ---> Running in" then
- * " ---> <id>"), never those "Using cache", and without force: a layer another
- * build now stands on is refused by the engine and stays.
- */
-static void remove_new_layers(gh_job *j, const char *log)
-{
-    bool ran = false;
-    for (const char *p = log; p && *p;) {
-        size_t len = strcspn(p, "\n"), n = len;
-        if (n && p[n - 1] == '\r')
-            n--;
-        if (n > 17 && has_prefix(p, " ---> Running in ")) {
-            ran = true;
-        } else if (ran && n == 18 && has_prefix(p, " ---> ")) {
-            char id[13];
-            memcpy(id, p + 6, 12);
-            id[12] = '\0';
-            bool hex = true;
-            for (int i = 0; i < 12 && hex; i++)
-                hex = isxdigit((unsigned char)id[i]) != 0;
-            berth_error e = {0};
-            if (hex && berth_docker_remove_image(j->docker, id, false, &e) != 0)
-                berth_log(j->call, BERTH_LOG_DEBUG, "kept layer %s of the failed build: %s", id,
-                          e.message);
-            ran = false;
-        }
-        p += len;
-        if (*p == '\n')
-            p++;
-    }
-}
-
 static int build_image(gh_job *j, berth_error *err)
 {
     char *ctx = NULL, *df = NULL;
@@ -1015,8 +980,6 @@ static int build_image(gh_job *j, berth_error *err)
         j->image_ready = true;
         j->image_id = res.image_id;
         res.image_id = NULL;
-    } else {
-        remove_new_layers(j, res.log_tail);
     }
     if (rc != 0 && rc != -BERTH_E_CANCELLED) {
         j->build_log_tail = res.log_tail;

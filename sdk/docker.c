@@ -8,6 +8,7 @@
 
 #include "docker_impl.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -336,6 +337,42 @@ void berth_run_result_free(berth_run_result *r)
     r->exit_code = -1;
 }
 
+/*
+ * After a failed build, remove the layers it made for the steps that did
+ * succeed: the classic builder (both backends use it) keeps them as untagged
+ * images that nobody would ever remove. Only layers made here (" ---> Running
+ * in" then " ---> <id>"), never those "Using cache", and without force: a
+ * layer that another build now stands on is refused by the engine and stays.
+ * The log tail holds the last steps only; an earlier step's layer of a long
+ * build can remain.
+ */
+static void remove_failed_build_layers(berth_docker *d, const char *log)
+{
+    bool ran = false;
+    for (const char *p = log; p && *p;) {
+        size_t len = strcspn(p, "\n"), n = len;
+        if (n && p[n - 1] == '\r')
+            n--;
+        if (n > 17 && strncmp(p, " ---> Running in ", 17) == 0) {
+            ran = true;
+        } else if (ran && n == 18 && strncmp(p, " ---> ", 6) == 0) {
+            char id[13];
+            memcpy(id, p + 6, 12);
+            id[12] = '\0';
+            bool hex = true;
+            for (int i = 0; i < 12 && hex; i++)
+                hex = isxdigit((unsigned char)id[i]) != 0;
+            berth_error ignored = {0};
+            if (hex)
+                d->ops->remove_image(d, id, false, &ignored);
+            ran = false;
+        }
+        p += len;
+        if (*p == '\n')
+            p++;
+    }
+}
+
 int berth_docker_build(berth_docker *d, const berth_build_spec *spec, berth_build_result *out,
                        berth_error *err)
 {
@@ -358,7 +395,10 @@ int berth_docker_build(berth_docker *d, const berth_build_spec *spec, berth_buil
     if (spec->network_mode && (!*spec->network_mode || spec->network_mode[0] == '-'))
         return berth_error_set(err, BERTH_E_INVALID, "build: network '%s' is not a network name",
                                spec->network_mode);
-    return d->ops->build(d, spec, out, err);
+    rc = d->ops->build(d, spec, out, err);
+    if (rc != 0 && out->log_tail)
+        remove_failed_build_layers(d, out->log_tail);
+    return rc;
 }
 
 void berth_build_result_free(berth_build_result *r)

@@ -1064,7 +1064,10 @@ static void test_build_with_args(void)
 static void test_build_fails(void)
 {
     CU_ASSERT_PTR_NOT_NULL_FATAL(D);
-    char *dir = write_context("RUN echo about to fail\nRUN false\n");
+    /* A step unique to this run: built afresh, never taken from the cache. */
+    char steps[256];
+    snprintf(steps, sizeof steps, "RUN echo about to fail %s\nRUN false\n", run_id);
+    char *dir = write_context(steps);
     CU_ASSERT_PTR_NOT_NULL_FATAL(dir);
     char tag[128];
     snprintf(tag, sizeof tag, "berth-contract/fail:%s", run_id);
@@ -1086,6 +1089,19 @@ static void test_build_fails(void)
     bool exists = true;
     CU_ASSERT_EQUAL(berth_docker_image_exists(D, tag, &exists, NULL, &err), 0);
     CU_ASSERT_FALSE(exists);
+    /* The step that succeeded left a layer (" ---> <id>" after its
+     * "Running in"); the failed build removed it again. */
+    const char *run = strstr(br.log_tail, " ---> Running in ");
+    const char *layer = run ? strstr(run + 17, "\n ---> ") : NULL;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(layer);
+    char id[13];
+    memcpy(id, layer + 7, 12);
+    id[12] = '\0';
+    exists = true;
+    CU_ASSERT_EQUAL(berth_docker_image_exists(D, id, &exists, NULL, &err), 0);
+    CU_ASSERT_FALSE(exists);
+    if (exists)
+        fprintf(stderr, "layer %s of the failed build is still there\n", id);
     berth_build_result_free(&br);
 
     /* A missing Dockerfile is a build error too. */
