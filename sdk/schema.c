@@ -346,6 +346,17 @@ static int check_fail(berth_buf *ptr, berth_error *err, const char *fmt, ...)
 
 static int check_schema(const json_t *s, berth_buf *ptr, int depth, berth_error *err);
 
+/* A subschema (already at its place in `ptr`): an object, checked, or a boolean. */
+static int check_subschema(const json_t *sub, berth_buf *ptr, int depth, berth_error *err)
+{
+    if (json_is_boolean(sub))
+        return 0;
+    if (!json_is_object(sub))
+        return check_fail(ptr, err, "expected a schema (an object or a boolean), got %s",
+                          type_name(sub));
+    return check_schema(sub, ptr, depth + 1, err);
+}
+
 static int check_keyword(const struct keyword *kw, const json_t *v, berth_buf *ptr, int depth,
                          berth_error *err)
 {
@@ -465,11 +476,7 @@ static int check_keyword(const struct keyword *kw, const json_t *v, berth_buf *p
         return 0;
     case KW_BOOL_OR_SCHEMA:
     case KW_SCHEMA:
-        if (json_is_boolean(v))
-            return 0;
-        if (!json_is_object(v))
-            return check_fail(ptr, err, "expected a schema (an object or a boolean), got %s", got);
-        return check_schema(v, ptr, depth + 1, err);
+        return check_subschema(v, ptr, depth, err);
     case KW_PROPERTIES: {
         if (!json_is_object(v))
             return check_fail(ptr, err, "expected an object of schemas, got %s", got);
@@ -480,14 +487,9 @@ static int check_keyword(const struct keyword *kw, const json_t *v, berth_buf *p
             size_t mark = ptr->len;
             if (ptr_push(ptr, k) != 0)
                 return berth_error_set(err, BERTH_E_NOMEM, "out of memory checking a schema");
-            if (!json_is_object(sub) && !json_is_boolean(sub))
-                return check_fail(ptr, err, "expected a schema (an object or a boolean), got %s",
-                                  type_name(sub));
-            if (json_is_object(sub)) {
-                int rc = check_schema(sub, ptr, depth + 1, err);
-                if (rc != 0)
-                    return rc;
-            }
+            int rc = check_subschema(sub, ptr, depth, err);
+            if (rc != 0)
+                return rc;
             ptr_pop(ptr, mark);
         }
         return 0;
@@ -501,14 +503,9 @@ static int check_keyword(const struct keyword *kw, const json_t *v, berth_buf *p
             json_t *sub = json_array_get(v, i);
             if (ptr_push_index(ptr, i) != 0)
                 return berth_error_set(err, BERTH_E_NOMEM, "out of memory checking a schema");
-            if (!json_is_object(sub) && !json_is_boolean(sub))
-                return check_fail(ptr, err, "expected a schema (an object or a boolean), got %s",
-                                  type_name(sub));
-            if (json_is_object(sub)) {
-                int rc = check_schema(sub, ptr, depth + 1, err);
-                if (rc != 0)
-                    return rc;
-            }
+            int rc = check_subschema(sub, ptr, depth, err);
+            if (rc != 0)
+                return rc;
             ptr_pop(ptr, mark);
         }
         return 0;
