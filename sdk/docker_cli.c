@@ -1028,6 +1028,29 @@ static int place_files(berth_docker *d, const char *id, const berth_run_spec *sp
     return rc;
 }
 
+/* Whether the engine logged an "oom" event for the container. Engine 20.10
+ * sets State.OOMKilled only when the OOM reaches it before the exit, while
+ * the event itself is always logged (the socket backend asks the same). A
+ * kill by SIGKILL may have its event still in flight: wait up to a second. */
+static bool oom_event_seen(berth_docker *d, const char *id)
+{
+    cli_argv av = {0};
+    cli_call c = {0};
+    berth_error ignored = {0};
+    av_start(&av, d, "system", "events");
+    av_add(&av, "--since=1h");
+    av_addf(&av, "--until=%ld", (long)time(NULL) + 1);
+    av_addf(&av, "--filter=container=%s", id);
+    av_add(&av, "--filter=event=oom");
+    av_add(&av, "--format={{.Action}}");
+    c.deadline = berth_now() + d->request_timeout_s;
+    bool seen = cli_exec(d, &av, &c, &ignored) == 0 && c.status == 0 && c.out.data &&
+                strstr(c.out.data, "oom") != NULL;
+    av_free(&av);
+    call_free(&c);
+    return seen;
+}
+
 /* Exit code, OOM kill and a start error from `docker container inspect`. */
 static int inspect_exit(berth_docker *d, const char *id, berth_run_result *out, char *start_error,
                         size_t size, bool *running, berth_error *err)
@@ -1048,6 +1071,8 @@ static int inspect_exit(berth_docker *d, const char *id, berth_run_result *out, 
     }
     out->exit_code = (int)json_integer_value(json_object_get(state, "ExitCode"));
     out->oom_killed = json_is_true(json_object_get(state, "OOMKilled"));
+    if (!out->oom_killed && out->exit_code == 137)
+        out->oom_killed = oom_event_seen(d, id);
     *running = json_is_true(json_object_get(state, "Running"));
     const char *e = json_string_value(json_object_get(state, "Error"));
     snprintf(start_error, size, "%s", e ? e : "");
